@@ -1,0 +1,155 @@
+// Package app assembles the gateway from its configuration: it opens the database and Redis,
+// applies migrations, builds the HTTP handler and runs the server and its background loops
+// until the context ends, then shuts everything down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wagateway/gateway/internal/buildinfo"
+	"github.com/wagateway/gateway/internal/config"
+	"github.com/wagateway/gateway/internal/httpapi"
+	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/redisdb"
+	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/store"
+)
+
+// App is one running replica of the gateway.
+type App struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	DB      *pgxpool.Pool
+	Redis   redis.UniversalClient
+	Keys    redisdb.Keys
+	Metrics *metrics.Metrics
+	Handler http.Handler
+
+	// background loops started by Run, each waited for at shutdown.
+	loops []func(ctx context.Context)
+}
+
+// New connects to Postgres (creating the database and applying migrations as configured)
+// and Redis, and builds the HTTP handler.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		// Not fatal: the role may lack CREATEDB while the database exists on another host.
+		logger.WarnContext(ctx, "could not ensure the database exists", slog.Any("err", err))
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrate {
+		if err := Migrate(ctx, db, logger, func(m *store.Migrator) error { return m.Up(ctx) }); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	rdb, err := redisdb.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		// Redis holds nothing that cannot be rebuilt: start degraded, readiness reports it,
+		// and the client reconnects by itself.
+		logger.WarnContext(ctx, "redis is unreachable at start", slog.Any("err", err))
+		opts, parseErr := redisdb.ParseURL(cfg.RedisURL)
+		if parseErr != nil {
+			db.Close()
+			return nil, parseErr
+		}
+		rdb = redis.NewUniversalClient(opts)
+	}
+
+	a := &App{
+		Config:  cfg,
+		Logger:  logger,
+		DB:      db,
+		Redis:   rdb,
+		Keys:    redisdb.NewKeys(cfg.RedisKeyPrefix),
+		Metrics: metrics.New(),
+	}
+	a.Metrics.RegisterDBPool(db)
+	a.Metrics.RegisterRedisPool(rdb)
+
+	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version}
+	a.Handler = httpapi.NewServer(httpapi.Deps{
+		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
+	}).Handler()
+	return a, nil
+}
+
+// Migrate runs fn with a migrator on db.
+func Migrate(ctx context.Context, db *pgxpool.Pool, logger *slog.Logger, fn func(*store.Migrator) error) error {
+	m, err := store.NewMigrator(db, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return fn(m)
+}
+
+// Run serves HTTP on ln and runs the background loops until ctx ends, then shuts down
+// gracefully within SHUTDOWN_TIMEOUT: stop accepting, drain in-flight requests, stop the
+// loops. It returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Above the per-request timeout so that its 503 can still be written; streaming
+		// routes clear their own write deadline.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		// In-flight requests must survive the shutdown signal so that they can drain.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:    slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+
+	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoops()
+	var loops sync.WaitGroup
+	for _, loop := range a.loops {
+		loops.Go(func() { loop(loopCtx) })
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	a.Logger.InfoContext(ctx, "gateway listening",
+		slog.String("addr", ln.Addr().String()), slog.String("version", buildinfo.Version), slog.String("env", string(a.Config.Env)))
+
+	var err error
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+		a.Logger.Info("shutting down", slog.Duration("timeout", a.Config.ShutdownTimeout))
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
+		defer cancel()
+		if shutdownErr := srv.Shutdown(shutdownCtx); shutdownErr != nil {
+			err = fmt.Errorf("drain requests: %w", shutdownErr)
+		}
+		if serveErr := <-serveErr; !errors.Is(serveErr, http.ErrServerClosed) {
+			err = errors.Join(err, serveErr)
+		}
+	}
+	stopLoops()
+	loops.Wait()
+	return err
+}
+
+// Close releases the pools.
+func (a *App) Close() {
+	if err := a.Redis.Close(); err != nil {
+		a.Logger.Warn("close redis", slog.Any("err", err))
+	}
+	a.DB.Close()
+}

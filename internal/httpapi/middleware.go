@@ -1,0 +1,298 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
+
+	"github.com/wagateway/gateway/internal/model"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	loggerKey
+	clientIPKey
+)
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+func clientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey).(string)
+	return ip
+}
+
+// saneRequestID accepts a client's X-Request-ID only when it cannot hurt logs or headers.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	return strings.IndexFunc(id, func(c rune) bool {
+		return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' && c != '.'
+	}) < 0
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestContext gives each request an ID (the client's when sane), its client IP and a
+// logger carrying both.
+func (s *Server) requestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		ip := clientIP(r, s.cfg.TrustedProxies)
+		logger := s.logger.With(slog.String("request_id", id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, clientIPKey, ip)
+		ctx = context.WithValue(ctx, loggerKey, logger)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// clientIP is the peer address, or, when the peer is a trusted proxy, the right-most address
+// of X-Forwarded-For that is not itself a trusted proxy.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(peer, trusted) {
+		return host
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !isTrusted(addr.Unmap(), trusted) {
+			return addr.Unmap().String()
+		}
+	}
+	return host
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// recoverPanics answers a panicking handler with a 500 envelope and logs the stack.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if rec == http.ErrAbortHandler { //nolint:errorlint // the sentinel is compared as net/http does
+				panic(rec)
+			}
+			loggerFrom(r.Context()).ErrorContext(r.Context(), "panic in handler",
+				slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
+			respondError(w, r, fmt.Errorf("panic: %v", rec))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe writes the access log line and the HTTP metrics of each request. The route label is
+// chi's pattern, so metrics never get one series per session ID.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		var principal string
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, &principal))
+		next.ServeHTTP(ww, r)
+
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		route := "unmatched"
+		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
+			route = rctx.RoutePattern()
+		}
+		elapsed := time.Since(start)
+		s.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+		s.metrics.HTTPRequestDuration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+
+		level := slog.LevelInfo
+		switch {
+		case status >= 500:
+			level = slog.LevelError
+		case status >= 400:
+			level = slog.LevelWarn
+		case route == "/health" || route == "/metrics":
+			level = slog.LevelDebug
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			// The path only: query strings may carry tokens.
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Int64("duration_ms", elapsed.Milliseconds()),
+			slog.Int("bytes", ww.BytesWritten()),
+			slog.String("ip", clientIPFrom(r.Context())),
+			slog.String("user_agent", r.UserAgent()),
+		}
+		if principal != "" {
+			attrs = append(attrs, slog.String("principal", principal))
+		}
+		loggerFrom(r.Context()).LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
+
+type principalKey struct{}
+
+// setPrincipal names who made the request ("user:<id>", "worker:<id>") in the access log.
+func setPrincipal(ctx context.Context, who string) {
+	if p, ok := ctx.Value(principalKey{}).(*string); ok {
+		*p = who
+	}
+}
+
+// securityHeaders sets the helmet set of the original on every response.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self';style-src 'self' 'unsafe-inline';script-src 'self';"+
+			"img-src 'self' data: https:;connect-src 'self';font-src 'self' data:;object-src 'none';media-src 'self';"+
+			"frame-src 'none';base-uri 'self';form-action 'self';frame-ancestors 'self';script-src-attr 'none';"+
+			"upgrade-insecure-requests")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		h.Set("Origin-Agent-Cluster", "?1")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-DNS-Prefetch-Control", "off")
+		h.Set("X-Download-Options", "noopen")
+		h.Set("X-Frame-Options", "SAMEORIGIN")
+		h.Set("X-Permitted-Cross-Domain-Policies", "none")
+		h.Set("X-XSS-Protection", "0")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) corsHandler() func(http.Handler) http.Handler {
+	return cors.Handler(cors.Options{
+		AllowedOrigins:   s.cfg.CORSOrigins,
+		AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+		AllowedHeaders:   []string{"Content-Type", "Authorization", "X-API-Key", "Idempotency-Key", "X-Request-ID", "Prefer", "Last-Event-ID"},
+		ExposedHeaders:   []string{"X-Request-ID", "X-Total-Count", "X-Page-Count", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+}
+
+// limitBody caps request bodies; decode answers 413 when a body goes over.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.BodyLimitBytes {
+			respondError(w, r, model.Errorf(model.KindPayloadTooLarge, "Request body is larger than %d bytes", s.cfg.BodyLimitBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.BodyLimitBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireJSON refuses a request body that is not application/json.
+func requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hasBody := r.ContentLength > 0 || (r.ContentLength == -1 && r.Body != nil && r.Body != http.NoBody)
+		if hasBody && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || (mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json")) {
+				respondError(w, r, model.Errorf(model.KindUnsupportedMediaType, "Content-Type must be application/json"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// globalRateLimit is the per-IP limit of RATE_LIMIT_MAX_REQUESTS per RATE_LIMIT_WINDOW_MS,
+// shared by every replica through Redis. When Redis is down requests are let through: the
+// limit protects the service, it must not take it down.
+func (s *Server) globalRateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := s.keys.Key("ratelimit", "global", clientIPFrom(r.Context()))
+		res, err := s.limiter.Allow(r.Context(), key, s.cfg.RateLimitMaxRequests, s.cfg.RateLimitWindow)
+		if err != nil {
+			loggerFrom(r.Context()).WarnContext(r.Context(), "rate limit unavailable; request let through", slog.Any("err", err))
+			next.ServeHTTP(w, r)
+			return
+		}
+		setRateLimitHeaders(w, res.Limit, res.Remaining, res.ResetIn, s.cfg.RateLimitWindow)
+		if !res.Allowed {
+			s.metrics.RateLimitRejections.WithLabelValues("global").Inc()
+			respondError(w, r, &model.Error{Kind: model.KindRateLimited,
+				Message: "Too many requests from this IP, please try again later", RetryAfter: res.ResetIn})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// setRateLimitHeaders writes X-RateLimit-* (Reset as a unix time) and the IETF draft
+// RateLimit-* headers the original sent (Reset in seconds).
+func setRateLimitHeaders(w http.ResponseWriter, limit, remaining int, resetIn, window time.Duration) {
+	h := w.Header()
+	resetSeconds := int((resetIn + time.Second - 1) / time.Second)
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(resetIn).Unix(), 10))
+	h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, int(window/time.Second)))
+	h.Set("RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(resetSeconds))
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	respondError(w, r, model.Errorf(model.KindNotFound, "Route %s %s not found", r.Method, r.URL.Path))
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	respondError(w, r, model.Errorf(model.KindMethodNotAllowed, "Method %s is not allowed on %s", r.Method, r.URL.Path))
+}

@@ -1,0 +1,54 @@
+// Package httpapi is the HTTP surface of the gateway: chi routes, middleware, and the one
+// place that turns errors into the API's envelope. Handlers decode and validate, call one
+// service function, and respond.
+package httpapi
+
+import (
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wagateway/gateway/internal/config"
+	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/ratelimit"
+	"github.com/wagateway/gateway/internal/redisdb"
+	"github.com/wagateway/gateway/internal/service"
+)
+
+// Deps are what the HTTP layer needs from the application.
+type Deps struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	DB      *pgxpool.Pool
+	Redis   redis.UniversalClient
+	Keys    redisdb.Keys
+	Metrics *metrics.Metrics
+	Health  *service.Health
+}
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	cfg     *config.Config
+	logger  *slog.Logger
+	db      *pgxpool.Pool
+	rdb     redis.UniversalClient
+	keys    redisdb.Keys
+	metrics *metrics.Metrics
+	limiter *ratelimit.Limiter
+	health  *service.Health
+}
+
+// NewServer wires the handlers to their dependencies.
+func NewServer(d Deps) *Server {
+	return &Server{
+		cfg:     d.Config,
+		logger:  d.Logger,
+		db:      d.DB,
+		rdb:     d.Redis,
+		keys:    d.Keys,
+		metrics: d.Metrics,
+		limiter: ratelimit.New(d.Redis),
+		health:  d.Health,
+	}
+}

@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// poolCollector reads the pgx pool's statistics at scrape time.
+type poolCollector struct {
+	pool                                          *pgxpool.Pool
+	total, idle, acquired, maxConns, acquireCount *prometheus.Desc
+	acquireWait, emptyAcquire, canceledAcquire    *prometheus.Desc
+}
+
+// RegisterDBPool exports the pool's statistics as gateway_db_pool_*.
+func (m *Metrics) RegisterDBPool(pool *pgxpool.Pool) {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gateway_db_pool_"+name, help, nil, nil)
+	}
+	m.Registry.MustRegister(&poolCollector{
+		pool:            pool,
+		total:           d("connections", "Open connections."),
+		idle:            d("idle_connections", "Idle connections."),
+		acquired:        d("acquired_connections", "Connections in use."),
+		maxConns:        d("max_connections", "Configured maximum connections."),
+		acquireCount:    d("acquires_total", "Successful acquires."),
+		acquireWait:     d("acquire_wait_seconds_total", "Time spent waiting for a connection."),
+		emptyAcquire:    d("empty_acquires_total", "Acquires that had to wait for a connection."),
+		canceledAcquire: d("canceled_acquires_total", "Acquires cancelled by their context."),
+	})
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.total, c.idle, c.acquired, c.maxConns, c.acquireCount, c.acquireWait, c.emptyAcquire, c.canceledAcquire} {
+		ch <- d
+	}
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(s.TotalConns()))
+	ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(s.IdleConns()))
+	ch <- prometheus.MustNewConstMetric(c.acquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
+	ch <- prometheus.MustNewConstMetric(c.maxConns, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(c.acquireCount, prometheus.CounterValue, float64(s.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(c.emptyAcquire, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(c.canceledAcquire, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
+}
+
+// redisCollector reads the go-redis pool's statistics at scrape time.
+type redisCollector struct {
+	rdb                              redis.UniversalClient
+	total, idle, hits, misses, stale *prometheus.Desc
+	timeouts                         *prometheus.Desc
+}
+
+// RegisterRedisPool exports the Redis pool's statistics as gateway_redis_pool_*.
+func (m *Metrics) RegisterRedisPool(rdb redis.UniversalClient) {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gateway_redis_pool_"+name, help, nil, nil)
+	}
+	m.Registry.MustRegister(&redisCollector{
+		rdb:      rdb,
+		total:    d("connections", "Open connections."),
+		idle:     d("idle_connections", "Idle connections."),
+		hits:     d("hits_total", "Times a free connection was found in the pool."),
+		misses:   d("misses_total", "Times a connection had to be dialled."),
+		stale:    d("stale_connections_total", "Stale connections removed."),
+		timeouts: d("timeouts_total", "Times waiting for a connection timed out."),
+	})
+}
+
+func (c *redisCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.total, c.idle, c.hits, c.misses, c.stale, c.timeouts} {
+		ch <- d
+	}
+}
+
+func (c *redisCollector) Collect(ch chan<- prometheus.Metric) {
+	pooler, ok := c.rdb.(interface{ PoolStats() *redis.PoolStats })
+	if !ok {
+		return
+	}
+	s := pooler.PoolStats()
+	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(s.TotalConns))
+	ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(s.IdleConns))
+	ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(c.stale, prometheus.CounterValue, float64(s.StaleConns))
+	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.Timeouts))
+}
