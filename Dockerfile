@@ -29,6 +29,7 @@ ARG VERSION=dev
 ARG COMMIT=unknown
 ARG DATE=unknown
 
+# ./cmd/... builds every command (gateway, simworker) into /out, as `make build` does.
 # -trimpath: no build-machine paths in the binary (reproducible, no leaks).
 # -s -w: drop symbol table and DWARF; panics still have full stack traces.
 RUN --mount=type=cache,target=/go/pkg/mod \
@@ -39,14 +40,14 @@ RUN --mount=type=cache,target=/go/pkg/mod \
         -X 'github.com/wagateway/gateway/internal/buildinfo.Version=${VERSION}' \
         -X 'github.com/wagateway/gateway/internal/buildinfo.Commit=${COMMIT}' \
         -X 'github.com/wagateway/gateway/internal/buildinfo.Date=${DATE}'" \
-      -o /out/ ./cmd/gateway ./cmd/simworker
+      -o /out/ ./cmd/...
 
 # ---- runtime -----------------------------------------------------------------
 # distroless/static: CA certificates, tzdata and /etc/passwd, no shell or package
 # manager. The :nonroot variant runs as UID/GID 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 
-COPY --from=build /out/gateway /out/simworker /usr/local/bin/
+COPY --from=build /out/ /usr/local/bin/
 
 # Numeric, not "nonroot": Kubernetes can only verify runAsNonRoot against a UID.
 USER 65532:65532
