@@ -276,6 +276,16 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_user_id_idx ON refresh_tokens (user_id);
 CREATE INDEX refresh_tokens_family_id_idx ON refresh_tokens (family_id);
 
+-- revoked_tokens: JWTs revoked before their expiry (logout), by jti; pruned once expired.
+-- Kept in Postgres, not Redis, so that losing Redis never brings a revoked token back.
+CREATE TABLE revoked_tokens (
+    jti        text        PRIMARY KEY,
+    user_id    uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at timestamptz NOT NULL,
+    revoked_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at);
+
 -- password_resets: hashed, single-use password reset tokens (1 h).
 CREATE TABLE password_resets (
     id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -299,6 +309,7 @@ CREATE TABLE system_settings (
 
 DROP TABLE IF EXISTS system_settings;
 DROP TABLE IF EXISTS password_resets;
+DROP TABLE IF EXISTS revoked_tokens;
 DROP TABLE IF EXISTS refresh_tokens;
 DROP TABLE IF EXISTS usage_records;
 DROP TABLE IF EXISTS system_logs;

@@ -10,15 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/buildinfo"
 	"github.com/wagateway/gateway/internal/config"
 	"github.com/wagateway/gateway/internal/httpapi"
+	"github.com/wagateway/gateway/internal/mailer"
 	"github.com/wagateway/gateway/internal/metrics"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/service"
@@ -80,11 +83,58 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	a.Metrics.RegisterDBPool(db)
 	a.Metrics.RegisterRedisPool(rdb)
 
+	accounts, apiKeys, err := newAccountServices(cfg, db, logger)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.loops = append(a.loops, a.pruneExpiredTokens)
 	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version}
 	a.Handler = httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
+		Accounts: accounts, APIKeys: apiKeys,
 	}).Handler()
 	return a, nil
+}
+
+func newAccountServices(cfg *config.Config, db *pgxpool.Pool, logger *slog.Logger) (*service.Accounts, *service.APIKeys, error) {
+	passwords, err := auth.NewPasswords(cfg.BcryptRounds)
+	if err != nil {
+		return nil, nil, err
+	}
+	mail, err := mailer.New(cfg.SMTPURL, cfg.SMTPFrom, cfg.IsProduction(), logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	accounts := &service.Accounts{
+		DB: db, Passwords: passwords, JWTs: auth.NewJWTs(cfg.JWTSecret, cfg.JWTExpiresIn), Mailer: mail, Logger: logger,
+		ResetURL: strings.TrimRight(cfg.CORSOrigins[0], "/") + "/reset-password?token=",
+	}
+	apiKeys := &service.APIKeys{DB: db, Logger: logger}
+	if cfg.APIKeyReveal {
+		if apiKeys.Sealer, err = auth.NewKeySealer(cfg.APIKeyEncryptionKey); err != nil {
+			return nil, nil, err
+		}
+	}
+	return accounts, apiKeys, nil
+}
+
+// pruneExpiredTokens deletes expired denylist entries and refresh and reset tokens hourly.
+func (a *App) pruneExpiredTokens(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := store.PruneExpiredTokens(ctx, a.DB); err != nil && ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "prune expired tokens", slog.Any("err", err))
+		} else if n > 0 {
+			a.Logger.InfoContext(ctx, "pruned expired tokens", slog.Int64("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Migrate runs fn with a migrator on db.

@@ -123,6 +123,7 @@ func newValidator() *validator.Validate {
 		}
 		return name
 	})
+	registerValidations(v)
 	return v
 }
 
@@ -250,6 +251,14 @@ func fieldMessage(fe validator.FieldError) string {
 		return "must contain only letters and digits"
 	case "semver":
 		return "must be a version such as 1.0.0"
+	case "personname":
+		return "may contain only letters, spaces, hyphens, apostrophes and dots"
+	case "pwchars":
+		return "must contain a lower-case letter, an upper-case letter, a digit and a special character"
+	case "notcommon":
+		return "is too common; choose another password"
+	case "nefield":
+		return "must differ from " + param
 	default:
 		return "is invalid (" + fe.Tag() + ")"
 	}

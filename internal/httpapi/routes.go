@@ -17,7 +17,7 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
 
-	r.Use(s.requestContext, s.observe, s.recoverPanics, securityHeaders, s.corsHandler())
+	r.Use(s.requestContext, s.observe, s.recoverPanics, securityHeaders, s.corsHandler(), middleware.GetHead)
 
 	// Probes and metrics: no rate limit, no dependencies for /health.
 	r.Get("/health", s.liveness)
@@ -29,6 +29,52 @@ func (s *Server) Handler() http.Handler {
 			middleware.Compress(5, "application/json", "text/csv", "text/plain"),
 			middleware.Timeout(requestTimeout))
 		r.Get("/health", s.apiHealth)
+
+		r.Route("/auth", func(r chi.Router) {
+			r.Post("/register", s.register)
+			r.Post("/login", s.login)
+			r.Post("/refresh", s.refresh)
+			r.Post("/forgot-password", s.forgotPassword)
+			r.Post("/reset-password", s.resetPassword)
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireUser)
+				r.Post("/logout", s.logout)
+				r.Get("/me", s.me)
+				r.Post("/change-password", s.changePassword)
+				r.Post("/deactivate", s.deactivate)
+			})
+		})
+
+		r.Route("/users", func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Get("/profile", s.getProfile)
+			r.Put("/profile", s.updateProfile)
+			r.Get("/api-keys", s.listAPIKeys)
+			r.Delete("/api-keys/{id}", s.revokeAPIKey)
+			r.Get("/usage", s.getUsage)
+			r.Get("/tier", s.getTier)
+			r.Get("/sessions", s.listSessions)
+			r.Post("/deactivate", s.deactivate)
+		})
+
+		r.Route("/sessions", func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Get("/", s.listSessions)
+		})
+
+		// The Messaging API: the session comes from the API key.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAPIKey)
+			r.Get("/session/status", s.sessionStatusByKey)
+		})
+
+		r.Route("/admin", func(r chi.Router) {
+			r.Use(s.requireUser, requireAdmin)
+			r.Get("/users", s.adminListUsers)
+			r.Get("/users/{id}", s.adminGetUser)
+			r.Put("/users/{id}", s.adminUpdateUser)
+			r.Delete("/users/{id}", s.adminDeleteUser)
+		})
 	}
 	// Every route exists under /api/v1 (canonical) and /api (the dashboard and newer workers).
 	r.Route("/api/v1", api)

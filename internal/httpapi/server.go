@@ -25,30 +25,37 @@ type Deps struct {
 	Keys    redisdb.Keys
 	Metrics *metrics.Metrics
 	Health  *service.Health
+	// Accounts and APIKeys authenticate users and keys.
+	Accounts *service.Accounts
+	APIKeys  *service.APIKeys
 }
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	cfg     *config.Config
-	logger  *slog.Logger
-	db      *pgxpool.Pool
-	rdb     redis.UniversalClient
-	keys    redisdb.Keys
-	metrics *metrics.Metrics
-	limiter *ratelimit.Limiter
-	health  *service.Health
+	cfg      *config.Config
+	logger   *slog.Logger
+	db       *pgxpool.Pool
+	rdb      redis.UniversalClient
+	keys     redisdb.Keys
+	metrics  *metrics.Metrics
+	limiter  *ratelimit.Limiter
+	health   *service.Health
+	accounts *service.Accounts
+	apiKeys  *service.APIKeys
 }
 
 // NewServer wires the handlers to their dependencies.
 func NewServer(d Deps) *Server {
 	return &Server{
-		cfg:     d.Config,
-		logger:  d.Logger,
-		db:      d.DB,
-		rdb:     d.Redis,
-		keys:    d.Keys,
-		metrics: d.Metrics,
-		limiter: ratelimit.New(d.Redis),
-		health:  d.Health,
+		cfg:      d.Config,
+		logger:   d.Logger,
+		db:       d.DB,
+		rdb:      d.Redis,
+		keys:     d.Keys,
+		metrics:  d.Metrics,
+		limiter:  ratelimit.New(d.Redis),
+		health:   d.Health,
+		accounts: d.Accounts,
+		apiKeys:  d.APIKeys,
 	}
 }

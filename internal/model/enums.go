@@ -123,3 +123,9 @@ const (
 	LevelInfo  LogLevel = "INFO"
 	LevelDebug LogLevel = "DEBUG"
 )
+
+// SessionStatuses lists every session status.
+var SessionStatuses = []SessionStatus{SessionInit, SessionQRRequired, SessionConnected, SessionDisconnected, SessionReconnecting, SessionError}
+
+// UserRoles lists every role.
+var UserRoles = []UserRole{RoleUser, RoleAdministrator}

@@ -79,8 +79,11 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 		return nil
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	// Created meanwhile by another replica: 42P04 when its CREATE committed before our check
+	// inside CREATE DATABASE, 23505 on pg_database's name index when both ran at once.
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another replica
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" ||
+		(pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index")) {
 		return nil
 	}
 	if err != nil {

@@ -2,7 +2,7 @@
 // database cloned from a template (the pgtestdb pattern), a Redis key prefix of their own, and
 // a whole gateway wired to both. Tests that use it may run in parallel.
 //
-// TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server
+// TEST_DATABASE_URL (default postgres://postgres:postgres@127.0.0.1:5432/postgres) names the server
 // where test databases are created; TEST_REDIS_URL (default redis://127.0.0.1:6379/0) the
 // Redis.
 package testenv
@@ -33,7 +33,7 @@ func DatabaseServerURL() string {
 	if v := os.Getenv("TEST_DATABASE_URL"); v != "" {
 		return v
 	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	return "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
 // NewDatabaseURL creates a fresh database with every migration applied and returns its URL.

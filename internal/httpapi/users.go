@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/store"
+)
+
+func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) {
+	user, stats, err := s.accounts.Me(r.Context(), principal(r).UserID)
+	if err != nil {
+		respondError(w, r, err)
+		return
+	}
+	view := viewUser(user)
+	view.Stats = &stats
+	respond(w, http.StatusOK, "", map[string]any{"user": view})
+}
+
+type updateProfileRequest struct {
+	Name            *string `json:"name" validate:"omitempty,min=2,max=100,personname"`
+	Email           *string `json:"email" validate:"omitempty,max=254,email"`
+	CurrentPassword string  `json:"currentPassword" validate:"max=1024"`
+	NewPassword     *string `json:"newPassword" validate:"omitempty,min=8,max=128,pwchars,notcommon"`
+}
+
+func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) {
+	var req updateProfileRequest
+	if err := decode(r, &req); err != nil {
+		respondError(w, r, err)
+		return
+	}
+	user, err := s.accounts.UpdateProfile(r.Context(), principal(r).UserID, service.ProfileChanges{
+		Name: req.Name, Email: req.Email, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword,
+	})
+	if err != nil {
+		respondError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, "Profile updated", map[string]any{"user": viewUser(user)})
+}
+
+type apiKeyView struct {
+	ID        string     `json:"id"`
+	Name      *string    `json:"name"`
+	SessionID string     `json:"sessionId"`
+	Prefix    string     `json:"prefix"`
+	Masked    string     `json:"masked"`
+	IsActive  bool       `json:"isActive"`
+	LastUsed  *time.Time `json:"lastUsed"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ExpiresAt *time.Time `json:"expiresAt"`
+}
+
+func viewAPIKey(k model.APIKey) apiKeyView {
+	return apiKeyView{ID: k.ID, Name: k.Name, SessionID: k.SessionID, Prefix: k.Prefix, Masked: k.Masked,
+		IsActive: k.IsActive && k.RevokedAt == nil, LastUsed: k.LastUsed, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt}
+}
+
+func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := store.ListUserAPIKeys(r.Context(), s.db, principal(r).UserID)
+	if err != nil {
+		respondError(w, r, err)
+		return
+	}
+	views := make([]apiKeyView, 0, len(keys))
+	for _, k := range keys {
+		views = append(views, viewAPIKey(k))
+	}
+	respond(w, http.StatusOK, "", map[string]any{"apiKeys": views, "total": len(views)})
+}
+
+func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
+	id, err := pathUUID(r, "id")
+	if err != nil {
+		respondError(w, r, err)
+		return
+	}
+	key, err := store.RevokeUserAPIKey(r.Context(), s.db, principal(r).UserID, id)
+	if err != nil {
+		respondError(w, r, notFoundAs(err, "API key not found"))
+		return
+	}
+	respond(w, http.StatusOK, "API key revoked", map[string]any{"apiKey": viewAPIKey(key)})
+}
+
+var usagePeriods = map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
+	period := r.URL.Query().Get("period")
+	if period == "" {
+		period = "24h"
+	}
+	span, ok := usagePeriods[period]
+	if !ok {
+		respondError(w, r, model.ValidationError(model.FieldError{Field: "period", Message: "must be one of 24h, 7d, 30d"}))
+		return
+	}
+	userID := principal(r).UserID
+	var sessionID *string
+	if id := r.URL.Query().Get("sessionId"); id != "" {
+		if _, err := store.GetUserSession(r.Context(), s.db, userID, id); err != nil {
+			respondError(w, r, notFoundAs(err, "Session not found"))
+			return
+		}
+		sessionID = &id
+	}
+	usage, err := store.GetUsage(r.Context(), s.db, userID, sessionID, time.Now().Add(-span))
+	if err != nil {
+		respondError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, "", map[string]any{
+		"period": period, "messages": usage.Messages, "apiCalls": usage.APICalls, "byDay": usage.ByDay,
+	})
+}
+
+func (s *Server) getTier(w http.ResponseWriter, r *http.Request) {
+	info, err := service.GetTierInfo(r.Context(), s.db, s.rdb, s.keys, s.cfg.TierLimits, principal(r).UserID)
+	if err != nil {
+		respondError(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, "", map[string]any{"tier": info})
+}
+
+// pathUUID reads a UUID path parameter; anything else is 404 (no such resource).
+func pathUUID(r *http.Request, name string) (string, error) {
+	id := chi.URLParam(r, name)
+	if !isUUID(id) {
+		return "", model.Errorf(model.KindNotFound, "Resource not found")
+	}
+	return id, nil
+}
+
+func isUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
+// notFoundAs gives a not-found error a client-facing message.
+func notFoundAs(err error, message string) error {
+	if errors.Is(err, model.ErrNotFound) {
+		return model.Errorf(model.KindNotFound, "%s", message)
+	}
+	return err
+}
