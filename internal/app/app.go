@@ -20,12 +20,14 @@ import (
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/buildinfo"
 	"github.com/wagateway/gateway/internal/config"
+	"github.com/wagateway/gateway/internal/events"
 	"github.com/wagateway/gateway/internal/httpapi"
 	"github.com/wagateway/gateway/internal/mailer"
 	"github.com/wagateway/gateway/internal/metrics"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/service"
 	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/workers"
 )
 
 // App is one running replica of the gateway.
@@ -37,6 +39,10 @@ type App struct {
 	Keys    redisdb.Keys
 	Metrics *metrics.Metrics
 	Handler http.Handler
+	// Bus carries session, message and worker events to their consumers.
+	Bus *events.Bus
+	// WorkerClient calls workers.
+	WorkerClient *workers.Client
 
 	// background loops started by Run, each waited for at shutdown.
 	loops []func(ctx context.Context)
@@ -89,10 +95,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		return nil, err
 	}
 	a.loops = append(a.loops, a.pruneExpiredTokens)
+	a.Bus = events.NewBus()
+	a.WorkerClient = workers.NewClient(cfg.WorkerAuthToken, a.Metrics, logger)
+	sessionEvents := &service.SessionEvents{DB: db, Bus: a.Bus, Logger: logger}
+	workerService := &service.Workers{DB: db, Client: a.WorkerClient, Sessions: sessionEvents, Bus: a.Bus, Logger: logger}
+	a.Metrics.RegisterFleet(db, logger)
+
 	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version}
 	a.Handler = httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
 		Accounts: accounts, APIKeys: apiKeys,
+		Workers: workerService, SessionEvents: sessionEvents,
+		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
 	}).Handler()
 	return a, nil
 }

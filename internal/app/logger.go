@@ -46,7 +46,7 @@ func logFileName(path string) string {
 // never written, whoever logged it.
 func redactSecrets(_ []string, a slog.Attr) slog.Attr {
 	key := strings.ToLower(a.Key)
-	for _, word := range []string{"password", "secret", "authorization", "apikey", "api_key", "token", "cookie"} {
+	for _, word := range []string{"password", "secret", "authorization", "apikey", "api_key", "api-key", "token", "cookie"} {
 		if strings.Contains(key, word) {
 			return slog.String(a.Key, "[REDACTED]")
 		}

@@ -100,5 +100,9 @@ func (j *JWTs) Verify(token string) (*Claims, error) {
 	if claims.UserID == "" || claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing userId or jti", ErrInvalidToken)
 	}
+	// users.id is a uuid column: any other userId would fail the lookup with a database error.
+	if _, err := uuid.Parse(claims.UserID); err != nil || len(claims.UserID) != 36 {
+		return nil, fmt.Errorf("%w: userId is not a UUID", ErrInvalidToken)
+	}
 	return &claims, nil
 }

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/service"
 )
 
 var (
@@ -76,4 +78,38 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 // always have one.
 func principal(r *http.Request) *auth.Principal {
 	return auth.PrincipalFrom(r.Context())
+}
+
+type workerCallerKey struct{}
+
+// requireWorker admits workers: the shared WORKER_AUTH_TOKEN (unless WORKER_REQUIRE_OWN_TOKEN,
+// outside registration) or a worker's own token, which identifies it.
+func (s *Server) requireWorker(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := bearerToken(r)
+		if token == "" {
+			respondError(w, r, model.Errorf(model.KindUnauthorized, "Invalid worker authentication token"))
+			return
+		}
+		caller, err := s.workerAuth.Authenticate(r.Context(), token, isRegistration(r))
+		if err != nil {
+			respondError(w, r, err)
+			return
+		}
+		who := "worker:shared"
+		if caller.ID != "" {
+			who = "worker:" + caller.ID
+		}
+		setPrincipal(r.Context(), who)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), workerCallerKey{}, caller)))
+	})
+}
+
+func isRegistration(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/workers/register")
+}
+
+func workerCaller(r *http.Request) service.WorkerCaller {
+	c, _ := r.Context().Value(workerCallerKey{}).(service.WorkerCaller)
+	return c
 }

@@ -143,7 +143,18 @@ func decode(r *http.Request, dst any) error {
 		raw = []byte("{}")
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return jsonError(err)
+		decodeErr := jsonError(err)
+		// A wrong-typed field leaves the rest of dst decoded: validate it too, so that details
+		// lists every failing field and not just the mistyped one.
+		var typed, others *model.Error
+		if errors.As(decodeErr, &typed) && typed.Kind == model.KindValidation && errors.As(validateStruct(dst), &others) {
+			for _, d := range others.Details {
+				if d.Field != typed.Details[0].Field {
+					typed.Details = append(typed.Details, d)
+				}
+			}
+		}
+		return decodeErr
 	}
 	return validateStruct(dst)
 }

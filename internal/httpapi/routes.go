@@ -57,6 +57,39 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/deactivate", s.deactivate)
 		})
 
+		r.Route("/workers", func(r chi.Router) {
+			// Called by workers.
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireWorker)
+				r.Post("/register", s.registerWorker)
+				r.Delete("/unregister", s.unregisterWorker)
+				r.Put("/{workerId}/heartbeat", s.workerHeartbeat)
+				r.Get("/{workerId}/sessions/assigned", s.assignedSessions)
+				r.Post("/{workerId}/sessions/recovery-status", s.recoveryStatus)
+				r.Post("/{workerId}/sessions-preserved", s.sessionsPreserved)
+			})
+			// Worker administration.
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireUser, requireAdmin)
+				r.Get("/", s.listWorkers)
+				r.Post("/", s.addWorker)
+				r.Get("/statistics", s.workerStatistics)
+				r.Get("/available", s.availableWorkers)
+				r.Post("/test", s.testEndpoint)
+				r.Get("/{workerId}", s.getWorker)
+				r.Put("/{workerId}", s.updateWorker)
+				r.Delete("/{workerId}", s.deleteWorker)
+				r.Post("/{workerId}/test", s.testWorker)
+				r.Get("/{workerId}/metrics", s.workerMetrics)
+			})
+		})
+
+		r.Route("/webhooks", func(r chi.Router) {
+			r.Use(s.requireWorker)
+			r.Post("/session-status", s.sessionStatusEvent)
+			r.Post("/worker-heartbeat", s.legacyWorkerHeartbeat)
+		})
+
 		r.Route("/sessions", func(r chi.Router) {
 			r.Use(s.requireUser)
 			r.Get("/", s.listSessions)

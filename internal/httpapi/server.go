@@ -28,6 +28,10 @@ type Deps struct {
 	// Accounts and APIKeys authenticate users and keys.
 	Accounts *service.Accounts
 	APIKeys  *service.APIKeys
+	// Workers, WorkerAuth and SessionEvents serve the worker protocol.
+	Workers       *service.Workers
+	WorkerAuth    *service.WorkerAuth
+	SessionEvents *service.SessionEvents
 }
 
 // Server holds the dependencies of the handlers.
@@ -42,6 +46,10 @@ type Server struct {
 	health   *service.Health
 	accounts *service.Accounts
 	apiKeys  *service.APIKeys
+
+	workers       *service.Workers
+	workerAuth    *service.WorkerAuth
+	sessionEvents *service.SessionEvents
 }
 
 // NewServer wires the handlers to their dependencies.
@@ -57,5 +65,9 @@ func NewServer(d Deps) *Server {
 		health:   d.Health,
 		accounts: d.Accounts,
 		apiKeys:  d.APIKeys,
+
+		workers:       d.Workers,
+		workerAuth:    d.WorkerAuth,
+		sessionEvents: d.SessionEvents,
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/wagateway/gateway/internal/auth"
 )
 
-// personName: letters (any script), spaces and - ' . as in the original.
-var personName = regexp.MustCompile(`^[\p{L}\p{M} .'-]+$`)
+// personName: letters (any script), spaces and - ' . as in the original, with at least one
+// letter: a name of spaces alone would be trimmed to nothing.
+var personName = regexp.MustCompile(`^[\p{L}\p{M} .'-]*\p{L}[\p{L}\p{M} .'-]*$`)
 
 // registerValidations adds the gateway's own validation tags.
 func registerValidations(v *validator.Validate) {

@@ -1,6 +1,10 @@
 package metrics
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -90,4 +94,60 @@ func (c *redisCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(s.Misses))
 	ch <- prometheus.MustNewConstMetric(c.stale, prometheus.CounterValue, float64(s.StaleConns))
 	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.Timeouts))
+}
+
+// fleetCollector counts workers and sessions by status at scrape time, from Postgres (the
+// truth), so every replica reports the same figures.
+type fleetCollector struct {
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	workers  *prometheus.Desc
+	sessions *prometheus.Desc
+}
+
+// RegisterFleet exports gateway_workers{status} and gateway_sessions{status}.
+func (m *Metrics) RegisterFleet(pool *pgxpool.Pool, logger *slog.Logger) {
+	m.Registry.MustRegister(&fleetCollector{
+		pool:     pool,
+		logger:   logger,
+		workers:  prometheus.NewDesc("gateway_workers", "Workers by status.", []string{"status"}, nil),
+		sessions: prometheus.NewDesc("gateway_sessions", "Sessions by status.", []string{"status"}, nil),
+	})
+}
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.workers
+	ch <- c.sessions
+}
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, q := range []struct {
+		desc     *prometheus.Desc
+		sql      string
+		statuses []string
+	}{
+		{c.workers, `SELECT status::text, count(*) FROM workers GROUP BY status`, []string{"ONLINE", "OFFLINE", "MAINTENANCE"}},
+		{c.sessions, `SELECT status::text, count(*) FROM sessions GROUP BY status`,
+			[]string{"INIT", "QR_REQUIRED", "CONNECTED", "DISCONNECTED", "RECONNECTING", "ERROR"}},
+	} {
+		counts := map[string]float64{}
+		rows, err := c.pool.Query(ctx, q.sql)
+		if err != nil {
+			c.logger.Warn("metrics: count by status", slog.Any("err", err))
+			continue
+		}
+		for rows.Next() {
+			var status string
+			var n float64
+			if rows.Scan(&status, &n) == nil {
+				counts[status] = n
+			}
+		}
+		rows.Close()
+		for _, st := range q.statuses {
+			ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, counts[st], st)
+		}
+	}
 }

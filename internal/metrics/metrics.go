@@ -14,6 +14,11 @@ type Metrics struct {
 	HTTPRequests        *prometheus.CounterVec
 	HTTPRequestDuration *prometheus.HistogramVec
 	RateLimitRejections *prometheus.CounterVec
+
+	WorkerCalls        *prometheus.CounterVec
+	WorkerCallDuration *prometheus.HistogramVec
+	WorkerCallErrors   *prometheus.CounterVec
+	WorkerBreakerState *prometheus.GaugeVec
 }
 
 // New registers the Go runtime and process collectors and the gateway's own.
@@ -34,11 +39,29 @@ func New() *Metrics {
 			Name: "gateway_rate_limit_rejections_total",
 			Help: "Requests refused with 429, by limit.",
 		}, []string{"limit"}),
+		WorkerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_worker_calls_total",
+			Help: "Calls from the backend to workers, by call and outcome.",
+		}, []string{"call", "outcome"}),
+		WorkerCallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_worker_call_duration_seconds",
+			Help:    "Latency of calls to workers, by call.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"call"}),
+		WorkerCallErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_worker_call_errors_total",
+			Help: "Failed calls to workers, by worker, call and kind (connectivity, worker, breaker_open).",
+		}, []string{"worker", "call", "kind"}),
+		WorkerBreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_worker_circuit_open",
+			Help: "1 while a worker's circuit breaker is open, else 0.",
+		}, []string{"worker"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration, m.RateLimitRejections,
+		m.WorkerCalls, m.WorkerCallDuration, m.WorkerCallErrors, m.WorkerBreakerState,
 	)
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/protocol"
 )
 
 // SessionListItem is a session with its worker and key, as lists show it.
@@ -102,4 +103,209 @@ func GetUserSession(ctx context.Context, db DBTX, userID, sessionID string) (mod
 		return s, fmt.Errorf("get session %s: %w", sessionID, mapError(err))
 	}
 	return s, nil
+}
+
+// LockSession loads a session and locks its row until the transaction ends, so that
+// concurrent events and commands on one session apply one after the other.
+func LockSession(ctx context.Context, tx pgx.Tx, sessionID string) (model.Session, error) {
+	var s model.Session
+	err := tx.QueryRow(ctx, `
+		SELECT id, user_id::text, worker_id, name, display_name, phone_number, status, qr_code, qr_updated_at,
+		       last_seen_at, last_event_at, status_reason, created_at, updated_at
+		FROM sessions WHERE id = $1 FOR UPDATE`, sessionID).
+		Scan(&s.ID, &s.UserID, &s.WorkerID, &s.Name, &s.DisplayName, &s.PhoneNumber, &s.Status, &s.QRCode,
+			&s.QRUpdatedAt, &s.LastSeenAt, &s.LastEventAt, &s.StatusReason, &s.CreatedAt, &s.UpdatedAt)
+	if err != nil {
+		return s, fmt.Errorf("lock session %s: %w", sessionID, mapError(err))
+	}
+	return s, nil
+}
+
+// SessionEventUpdate is a worker event to write to a session.
+type SessionEventUpdate struct {
+	Status      model.SessionStatus
+	QRCode      *string
+	PhoneNumber *string
+	DisplayName *string
+	LoggedOut   bool
+	Reason      *string
+	At          time.Time
+}
+
+// ApplySessionEvent writes a worker event: the status, the QR while QR_REQUIRED (cleared
+// otherwise), phone and display name, lastSeenAt (cleared with the phone on logout), the
+// event clock last_event_at, and resets the missed-heartbeat count.
+func ApplySessionEvent(ctx context.Context, db DBTX, sessionID string, u SessionEventUpdate) (model.Session, error) {
+	var s model.Session
+	err := db.QueryRow(ctx, `
+		UPDATE sessions SET
+			status        = $2,
+			qr_code       = CASE WHEN $2 = 'QR_REQUIRED'::session_status THEN coalesce($3, qr_code) END,
+			qr_updated_at = CASE WHEN $2 = 'QR_REQUIRED'::session_status
+			                     THEN CASE WHEN $3::text IS NOT NULL THEN now() ELSE qr_updated_at END END,
+			phone_number  = CASE WHEN $6 THEN NULL ELSE coalesce($4, phone_number) END,
+			display_name  = coalesce($5, display_name),
+			last_seen_at  = CASE WHEN $6 THEN NULL ELSE now() END,
+			last_event_at = $7,
+			status_reason = $8,
+			missed_heartbeats = 0,
+			updated_at    = now()
+		WHERE id = $1
+		RETURNING id, user_id::text, worker_id, name, display_name, phone_number, status, qr_code, qr_updated_at,
+		          last_seen_at, last_event_at, status_reason, created_at, updated_at`,
+		sessionID, u.Status, u.QRCode, u.PhoneNumber, u.DisplayName, u.LoggedOut, u.At, u.Reason).
+		Scan(&s.ID, &s.UserID, &s.WorkerID, &s.Name, &s.DisplayName, &s.PhoneNumber, &s.Status, &s.QRCode,
+			&s.QRUpdatedAt, &s.LastSeenAt, &s.LastEventAt, &s.StatusReason, &s.CreatedAt, &s.UpdatedAt)
+	if err != nil {
+		return s, fmt.Errorf("apply event to session %s: %w", sessionID, mapError(err))
+	}
+	return s, nil
+}
+
+// PlacedSession is a session placed on a worker, as heartbeat reconciliation sees it.
+type PlacedSession struct {
+	ID          string
+	UserID      string
+	Status      model.SessionStatus
+	PhoneNumber *string
+	DisplayName *string
+}
+
+// ListWorkerSessions returns the sessions placed on a worker.
+func ListWorkerSessions(ctx context.Context, db DBTX, workerID string) ([]PlacedSession, error) {
+	rows, err := db.Query(ctx, `SELECT id, user_id::text, status, phone_number, display_name
+		FROM sessions WHERE worker_id = $1 ORDER BY id`, workerID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of worker %s: %w", workerID, err)
+	}
+	sessions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PlacedSession])
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of worker %s: %w", workerID, err)
+	}
+	return sessions, nil
+}
+
+// MarkMissedHeartbeat counts a heartbeat that omitted sessions placed on the worker, and
+// disconnects (and unplaces) those omitted for the second time in a row. It returns them.
+func MarkMissedHeartbeat(ctx context.Context, db DBTX, workerID string, omitted []string) ([]PlacedSession, error) {
+	if len(omitted) == 0 {
+		return nil, nil
+	}
+	rows, err := db.Query(ctx, `
+		UPDATE sessions SET
+			missed_heartbeats = missed_heartbeats + 1,
+			status = CASE WHEN missed_heartbeats + 1 >= 2 THEN 'DISCONNECTED'::session_status ELSE status END,
+			worker_id = CASE WHEN missed_heartbeats + 1 >= 2 THEN NULL ELSE worker_id END,
+			qr_code = CASE WHEN missed_heartbeats + 1 >= 2 THEN NULL ELSE qr_code END,
+			status_reason = CASE WHEN missed_heartbeats + 1 >= 2 THEN 'not reported by its worker for two heartbeats'
+			                     ELSE status_reason END,
+			updated_at = now()
+		WHERE worker_id = $1 AND id = ANY($2)
+		RETURNING id, user_id::text, status, phone_number, display_name, missed_heartbeats >= 2`, workerID, omitted)
+	if err != nil {
+		return nil, fmt.Errorf("mark missed heartbeat: %w", err)
+	}
+	defer rows.Close()
+	var dropped []PlacedSession
+	for rows.Next() {
+		var p PlacedSession
+		var gone bool
+		if err := rows.Scan(&p.ID, &p.UserID, &p.Status, &p.PhoneNumber, &p.DisplayName, &gone); err != nil {
+			return nil, fmt.Errorf("mark missed heartbeat: %w", err)
+		}
+		if gone {
+			dropped = append(dropped, p)
+		}
+	}
+	return dropped, rows.Err()
+}
+
+// SessionPlacements returns, for the given session IDs, the worker each is placed on ("" when
+// unplaced); unknown IDs are absent.
+func SessionPlacements(ctx context.Context, db DBTX, ids []string) (map[string]string, error) {
+	rows, err := db.Query(ctx, `SELECT id, coalesce(worker_id, '') FROM sessions WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("session placements: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]string, len(ids))
+	for rows.Next() {
+		var id, worker string
+		if err := rows.Scan(&id, &worker); err != nil {
+			return nil, fmt.Errorf("session placements: %w", err)
+		}
+		out[id] = worker
+	}
+	return out, rows.Err()
+}
+
+// ResetMissedHeartbeats records that a heartbeat reported the session.
+func ResetMissedHeartbeats(ctx context.Context, db DBTX, sessionID string) error {
+	if _, err := db.Exec(ctx, `UPDATE sessions SET missed_heartbeats = 0 WHERE id = $1 AND missed_heartbeats <> 0`, sessionID); err != nil {
+		return fmt.Errorf("reset missed heartbeats: %w", err)
+	}
+	return nil
+}
+
+// ListRecoverableSessions lists a worker's sessions in CONNECTED, QR_REQUIRED, RECONNECTING or
+// INIT, with their owners, for a restarting worker.
+func ListRecoverableSessions(ctx context.Context, db DBTX, workerID string) ([]protocol.AssignedSession, error) {
+	rows, err := db.Query(ctx, `
+		SELECT s.id, s.user_id::text, s.name, s.phone_number, s.status::text, u.email, u.tier::text,
+		       s.created_at, s.updated_at, s.last_seen_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.worker_id = $1 AND s.status IN ('CONNECTED', 'QR_REQUIRED', 'RECONNECTING', 'INIT')
+		ORDER BY s.created_at, s.id`, workerID)
+	if err != nil {
+		return nil, fmt.Errorf("list recoverable sessions: %w", err)
+	}
+	sessions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[protocol.AssignedSession])
+	if err != nil {
+		return nil, fmt.Errorf("list recoverable sessions: %w", err)
+	}
+	return sessions, nil
+}
+
+// ApplyRecoveryResult sets a session the worker recovered to CONNECTED, or one it failed to
+// ERROR and unplaced. Only sessions placed on that worker change; it reports whether one did.
+func ApplyRecoveryResult(ctx context.Context, db DBTX, workerID, sessionID string, status model.SessionStatus, reason *string) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE sessions SET status = $3,
+			worker_id = CASE WHEN $3 = 'ERROR'::session_status THEN NULL ELSE worker_id END,
+			status_reason = $4, last_seen_at = now(), missed_heartbeats = 0, updated_at = now()
+		WHERE id = $2 AND worker_id = $1`, workerID, sessionID, status, reason)
+	if err != nil {
+		return false, fmt.Errorf("apply recovery of %s: %w", sessionID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// PreserveSessions keeps the listed sessions of a worker placed on it until until.
+func PreserveSessions(ctx context.Context, db DBTX, workerID string, ids []string, until time.Time) (int, error) {
+	tag, err := db.Exec(ctx, `UPDATE sessions SET preserved_until = $3, updated_at = now()
+		WHERE worker_id = $1 AND id = ANY($2)`, workerID, ids, until)
+	if err != nil {
+		return 0, fmt.Errorf("preserve sessions: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ReleaseWorkerSessions takes every session off a worker: DISCONNECTED with the reason.
+func ReleaseWorkerSessions(ctx context.Context, db DBTX, workerID, reason string) ([]PlacedSession, error) {
+	rows, err := db.Query(ctx, `
+		WITH released AS (
+			SELECT id, status AS old_status FROM sessions WHERE worker_id = $1 FOR UPDATE
+		)
+		UPDATE sessions s SET status = 'DISCONNECTED', worker_id = NULL, qr_code = NULL,
+			status_reason = $2, updated_at = now()
+		FROM released WHERE s.id = released.id
+		RETURNING s.id, s.user_id::text, released.old_status, s.phone_number, s.display_name`, workerID, reason)
+	if err != nil {
+		return nil, fmt.Errorf("release sessions of worker %s: %w", workerID, err)
+	}
+	released, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PlacedSession])
+	if err != nil {
+		return nil, fmt.Errorf("release sessions of worker %s: %w", workerID, err)
+	}
+	return released, nil
 }

@@ -1,0 +1,143 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/protocol"
+	"github.com/wagateway/gateway/internal/store"
+)
+
+// maxQRLength bounds a stored QR (the protocol allows up to 2,000 characters).
+const maxQRLength = 2000
+
+// SessionEvents applies what workers report about sessions: events and heartbeat entries.
+type SessionEvents struct {
+	DB     *pgxpool.Pool
+	Bus    *events.Bus
+	Logger *slog.Logger
+}
+
+// EventSource says who reported an event: the worker known from its own token or the body
+// ("" when the shared token was used without a workerId).
+type EventSource struct {
+	WorkerID string
+}
+
+// Apply checks and applies one session event, in the protocol's order: unknown session → 404;
+// from a worker other than the placed one → 409; older than the last applied worker event →
+// not applied (200, applied=false); else applied. Workers are the truth about their
+// connections, so any reported status is applied.
+func (e *SessionEvents) Apply(ctx context.Context, src EventSource, ev protocol.SessionEvent) (protocol.SessionEventResult, error) {
+	status, loggedOut, ok := protocol.ParseSessionStatus(ev.Status)
+	if !ok {
+		return protocol.SessionEventResult{}, model.ValidationError(model.FieldError{Field: "status",
+			Message: "must be one of INIT, QR_REQUIRED, CONNECTED, DISCONNECTED, RECONNECTING, ERROR, LOGGED_OUT"})
+	}
+	if ev.QRCode != nil && len(*ev.QRCode) > maxQRLength {
+		return protocol.SessionEventResult{}, model.ValidationError(model.FieldError{Field: "qrCode",
+			Message: fmt.Sprintf("must be at most %d characters", maxQRLength)})
+	}
+	at := protocol.TimeOrZero(ev.Timestamp)
+	if at.IsZero() {
+		at = time.Now()
+	}
+	update := store.SessionEventUpdate{
+		Status: status, QRCode: emptyToNil(ev.QRCode), PhoneNumber: emptyToNil(ev.PhoneNumber),
+		DisplayName: emptyToNil(ev.DisplayName), LoggedOut: loggedOut || ev.LoggedOutAt != nil, Reason: ev.Reason, At: at,
+	}
+	return e.apply(ctx, ev.SessionID, src.WorkerID, update)
+}
+
+func (e *SessionEvents) apply(ctx context.Context, sessionID, workerID string, u store.SessionEventUpdate) (protocol.SessionEventResult, error) {
+	var before, after model.Session
+	applied := false
+	err := store.WithTx(ctx, e.DB, func(tx pgx.Tx) error {
+		var err error
+		before, err = store.LockSession(ctx, tx, sessionID)
+		if errors.Is(err, model.ErrNotFound) {
+			return model.Errorf(model.KindNotFound, "Session %s not found", sessionID)
+		}
+		if err != nil {
+			return err
+		}
+		if workerID != "" && (before.WorkerID == nil || *before.WorkerID != workerID) {
+			return model.Errorf(model.KindConflict, "Session %s is not placed on worker %s", sessionID, workerID)
+		}
+		if before.LastEventAt != nil && u.At.Before(*before.LastEventAt) {
+			after = before
+			return nil // stale: a late retry must not move the session backwards
+		}
+		after, err = store.ApplySessionEvent(ctx, tx, sessionID, u)
+		if err != nil {
+			return err
+		}
+		applied = true
+		if before.Status != after.Status {
+			return store.InsertSystemLog(ctx, tx, store.SystemLogEntry{
+				Level: model.LevelInfo, Service: "sessions",
+				Message:   fmt.Sprintf("Session %s: %s → %s", sessionID, before.Status, after.Status),
+				Details:   map[string]any{"from": before.Status, "to": after.Status, "reason": u.Reason, "loggedOut": u.LoggedOut},
+				UserID:    &after.UserID,
+				SessionID: &sessionID,
+				WorkerID:  after.WorkerID,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return protocol.SessionEventResult{}, err
+	}
+	if applied {
+		e.publish(before, after)
+	}
+	return protocol.SessionEventResult{
+		SessionID: after.ID, Status: string(after.Status), PhoneNumber: after.PhoneNumber,
+		DisplayName: after.DisplayName, Applied: applied, UpdatedAt: after.UpdatedAt,
+	}, nil
+}
+
+// publish raises session_status_changed on a status change and qr_code_updated on a new QR.
+func (e *SessionEvents) publish(before, after model.Session) {
+	worker := ""
+	if after.WorkerID != nil {
+		worker = *after.WorkerID
+	}
+	now := time.Now().UTC()
+	if before.Status != after.Status || !equalPtr(before.PhoneNumber, after.PhoneNumber) {
+		e.Bus.Publish(events.Event{Type: events.SessionStatusChanged, SessionID: after.ID, UserID: after.UserID,
+			WorkerID: worker, At: now, Payload: map[string]any{
+				"sessionId": after.ID, "status": after.Status, "phoneNumber": after.PhoneNumber,
+				"displayName": after.DisplayName, "timestamp": now,
+			}})
+	}
+	if after.Status == model.SessionQRRequired && after.QRCode != nil && !equalPtr(before.QRCode, after.QRCode) {
+		e.Bus.Publish(events.Event{Type: events.QRCodeUpdated, SessionID: after.ID, UserID: after.UserID,
+			WorkerID: worker, At: now, Payload: map[string]any{
+				"sessionId": after.ID, "qrCode": *after.QRCode, "status": model.SessionQRRequired, "timestamp": now,
+			}})
+	}
+}
+
+func equalPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func emptyToNil(s *string) *string {
+	if s == nil || strings.TrimSpace(*s) == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,387 @@
+// Package workers is the backend's side of the worker fleet: the HTTP client for every call
+// the backend makes on a worker (with timeouts, retries and a circuit breaker per worker),
+// and, in later files, placement, the health monitor and failover.
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/protocol"
+)
+
+// Timeouts of the protocol: commands and sends 10 s, health 5 s.
+const (
+	CommandTimeout = 10 * time.Second
+	HealthTimeout  = 5 * time.Second
+	maxAnswerBytes = 4 << 20
+)
+
+// Target is the worker a call goes to.
+type Target struct {
+	ID       string
+	Endpoint string
+}
+
+// Client calls workers.
+type Client struct {
+	http    *http.Client
+	token   string
+	metrics *metrics.Metrics
+	logger  *slog.Logger
+	// Backoff between retries; tests shorten it.
+	retryDelays []time.Duration
+
+	mu       sync.Mutex
+	breakers map[string]*gobreaker.CircuitBreaker[[]byte]
+}
+
+// NewClient returns a client that authenticates with the shared worker token.
+func NewClient(token string, m *metrics.Metrics, logger *slog.Logger) *Client {
+	transport := &http.Transport{
+		Proxy:                 nil, // workers are reached directly
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: CommandTimeout,
+		ForceAttemptHTTP2:     false,
+	}
+	return &Client{
+		http:        &http.Client{Transport: transport, CheckRedirect: noRedirects},
+		token:       token,
+		metrics:     m,
+		logger:      logger,
+		retryDelays: []time.Duration{100 * time.Millisecond, 400 * time.Millisecond},
+		breakers:    map[string]*gobreaker.CircuitBreaker[[]byte]{},
+	}
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// call describes one kind of worker call.
+type call struct {
+	name    string
+	method  string
+	path    string
+	timeout time.Duration
+	// idempotent calls are retried on any connection error or timeout; the others only when
+	// the connection was refused, since then the request never reached the worker.
+	idempotent bool
+}
+
+// Health asks GET {endpoint}/health directly (no breaker: it is how a breaker closes again).
+// A success closes the worker's breaker when workerID is known.
+func (c *Client) Health(ctx context.Context, workerID, endpoint string) (protocol.WorkerHealth, error) {
+	var h protocol.WorkerHealth
+	start := time.Now()
+	raw, err := c.do(ctx, Target{ID: workerID, Endpoint: endpoint}, call{name: "health", method: http.MethodGet,
+		path: "/health", timeout: HealthTimeout}, nil)
+	c.observe("health", workerID, start, err)
+	if err != nil {
+		return h, err
+	}
+	if workerID != "" {
+		c.resetBreaker(workerID)
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		_ = json.Unmarshal(raw, &h) // the body is informational; a 2xx is what counts
+	}
+	return h, nil
+}
+
+// StartSession asks the worker to start (or restart) a session.
+func (c *Client) StartSession(ctx context.Context, w Target, req protocol.StartSessionRequest) (protocol.SessionState, error) {
+	return invoke[protocol.SessionState](ctx, c, w, call{name: "start", method: http.MethodPost,
+		path: "/api/sessions/start", timeout: CommandTimeout}, req)
+}
+
+// SessionStatus asks the worker for a session's live status.
+func (c *Client) SessionStatus(ctx context.Context, w Target, sessionID string) (protocol.SessionState, error) {
+	return invoke[protocol.SessionState](ctx, c, w, call{name: "status", method: http.MethodGet,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/status", timeout: CommandTimeout, idempotent: true}, nil)
+}
+
+// QR asks the worker for a session's current QR code.
+func (c *Client) QR(ctx context.Context, w Target, sessionID string) (protocol.QRResult, error) {
+	return invoke[protocol.QRResult](ctx, c, w, call{name: "qr", method: http.MethodGet,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/qr", timeout: CommandTimeout, idempotent: true}, nil)
+}
+
+// Pair asks the worker for a phone pairing code.
+func (c *Client) Pair(ctx context.Context, w Target, sessionID, phone string) (protocol.PairResult, error) {
+	return invoke[protocol.PairResult](ctx, c, w, call{name: "pair", method: http.MethodPost,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/pair", timeout: CommandTimeout},
+		protocol.PairRequest{PhoneNumber: phone})
+}
+
+// Restart restarts a session on its worker; like Disconnect and Logout it is safe to repeat.
+func (c *Client) Restart(ctx context.Context, w Target, sessionID string) (protocol.SessionState, error) {
+	return c.sessionCommand(ctx, w, sessionID, "restart")
+}
+
+// Disconnect stops a session on its worker and keeps its credentials.
+func (c *Client) Disconnect(ctx context.Context, w Target, sessionID string) (protocol.SessionState, error) {
+	return c.sessionCommand(ctx, w, sessionID, "disconnect")
+}
+
+// Logout logs a session out of WhatsApp; its credentials are dropped.
+func (c *Client) Logout(ctx context.Context, w Target, sessionID string) (protocol.SessionState, error) {
+	return c.sessionCommand(ctx, w, sessionID, "logout")
+}
+
+func (c *Client) sessionCommand(ctx context.Context, w Target, sessionID, action string) (protocol.SessionState, error) {
+	return invoke[protocol.SessionState](ctx, c, w, call{name: action, method: http.MethodPost,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/" + action, timeout: CommandTimeout, idempotent: true}, nil)
+}
+
+// DeleteSession removes a session from its worker.
+func (c *Client) DeleteSession(ctx context.Context, w Target, sessionID string) error {
+	_, err := invoke[protocol.SessionState](ctx, c, w, call{name: "delete", method: http.MethodDelete,
+		path: "/api/sessions/" + url.PathEscape(sessionID), timeout: CommandTimeout, idempotent: true}, nil)
+	return err
+}
+
+// Send forwards a message. It is retried only when the connection was refused, because a
+// send that may have reached the worker must not be sent twice (the worker deduplicates by
+// clientMessageId only if it supports it).
+func (c *Client) Send(ctx context.Context, w Target, sessionID string, req protocol.SendRequest) (protocol.SendResult, error) {
+	return invoke[protocol.SendResult](ctx, c, w, call{name: "send", method: http.MethodPost,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/send", timeout: CommandTimeout}, req)
+}
+
+// Manage performs a message action (delete, react, edit, ...).
+func (c *Client) Manage(ctx context.Context, w Target, sessionID string, req protocol.ManageRequest) (protocol.ManageResult, error) {
+	return invoke[protocol.ManageResult](ctx, c, w, call{name: "manage", method: http.MethodPost,
+		path: "/api/message/" + url.PathEscape(sessionID) + "/manage", timeout: CommandTimeout}, req)
+}
+
+// CheckNumber asks whether a phone number is on WhatsApp.
+func (c *Client) CheckNumber(ctx context.Context, w Target, sessionID, phone string) (protocol.CheckNumberResult, error) {
+	return invoke[protocol.CheckNumberResult](ctx, c, w, call{name: "check_number", method: http.MethodPost,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/check-number", timeout: CommandTimeout, idempotent: true},
+		protocol.CheckNumberRequest{Phone: phone})
+}
+
+// invoke runs a call through the worker's breaker and decodes the envelope's data.
+func invoke[T any](ctx context.Context, c *Client, w Target, k call, body any) (T, error) {
+	var out T
+	start := time.Now()
+	raw, err := c.breaker(w.ID).Execute(func() ([]byte, error) { return c.do(ctx, w, k, body) })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		err = &model.Error{Kind: model.KindConnectivity, Err: err,
+			Message: fmt.Sprintf("Worker %s is unavailable (circuit open after repeated failures)", w.ID)}
+	}
+	c.observe(k.name, w.ID, start, err)
+	if err != nil {
+		return out, err
+	}
+	var env protocol.Envelope[T]
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return out, &model.Error{Kind: model.KindWorker, Err: err,
+				Message: fmt.Sprintf("Worker %s answered %s with invalid JSON", w.ID, k.name)}
+		}
+	}
+	return env.Data, nil
+}
+
+// do performs the HTTP exchange with retries, and maps failures to connectivity (503) or
+// worker (502) errors. Worker 4xx answers are not retried.
+func (c *Client) do(ctx context.Context, w Target, k call, body any) ([]byte, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encode %s request: %w", k.name, err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		raw, err := c.once(ctx, w, k, payload)
+		if err == nil || attempt >= len(c.retryDelays) || !retryable(err, k.idempotent) || ctx.Err() != nil {
+			return raw, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(c.retryDelays[attempt]):
+		}
+	}
+}
+
+// transportError is a failure to get any answer from the worker.
+type transportError struct {
+	err     error
+	refused bool
+}
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+func retryable(err error, idempotent bool) bool {
+	var te *transportError
+	if !errors.As(err, &te) {
+		return false // the worker answered: its answer stands
+	}
+	return idempotent || te.refused
+}
+
+func (c *Client) once(ctx context.Context, w Target, k call, payload []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	var reader io.Reader
+	if payload != nil {
+		reader = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, k.method, strings.TrimRight(w.Endpoint, "/")+k.path, reader)
+	if err != nil {
+		return nil, &model.Error{Kind: model.KindConnectivity, Err: err,
+			Message: fmt.Sprintf("Worker %s has an invalid endpoint", w.ID)}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "wagateway-backend")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &model.Error{Kind: model.KindConnectivity, Message: describeTransportError(w, err),
+			Err: &transportError{err: err, refused: errors.Is(err, syscall.ECONNREFUSED)}}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return nil, &model.Error{Kind: model.KindConnectivity, Message: describeTransportError(w, err),
+			Err: &transportError{err: err}}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return raw, nil
+	}
+	return nil, workerAnswerError(w, k, resp.StatusCode, raw)
+}
+
+// workerAnswerError passes the worker's own message on as a 502 worker_error.
+func workerAnswerError(w Target, k call, status int, raw []byte) error {
+	var env protocol.Envelope[json.RawMessage]
+	message := ""
+	if json.Unmarshal(raw, &env) == nil {
+		message = env.ErrorMessage()
+	}
+	if message == "" {
+		message = http.StatusText(status)
+	}
+	if len(message) > 500 {
+		message = message[:500]
+	}
+	return &model.Error{Kind: model.KindWorker, Message: fmt.Sprintf("Worker error: %s", message),
+		Err: fmt.Errorf("worker %s answered %s with %d", w.ID, k.name, status)}
+}
+
+// describeTransportError names the cause precisely, without leaking more than the endpoint
+// the caller already knows.
+func describeTransportError(w Target, err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("Worker is unreachable at %s: connection refused", w.Endpoint)
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return fmt.Sprintf("Worker at %s did not answer in time (timeout)", w.Endpoint)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("Worker is unreachable at %s: unknown host", w.Endpoint)
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("Worker at %s closed the connection", w.Endpoint)
+	default:
+		return fmt.Sprintf("Worker is unreachable at %s", w.Endpoint)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// breaker returns the worker's circuit breaker: after 5 consecutive failures its calls fail
+// fast for 30 s, then one trial call decides; a successful health check closes it at once.
+func (c *Client) breaker(workerID string) *gobreaker.CircuitBreaker[[]byte] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.breakers[workerID]; ok {
+		return b
+	}
+	b := gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
+		Name:        workerID,
+		MaxRequests: 1,
+		Timeout:     30 * time.Second,
+		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= 5 },
+		// Only failures to reach the worker count: a worker that answers, even with an
+		// error, is up, and the caller's own cancellation says nothing about the worker.
+		IsSuccessful: func(err error) bool { var te *transportError; return err == nil || !errors.As(err, &te) },
+		IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, _, to gobreaker.State) {
+			open := 0.0
+			if to == gobreaker.StateOpen {
+				open = 1
+			}
+			c.metrics.WorkerBreakerState.WithLabelValues(name).Set(open)
+			c.logger.Warn("worker circuit breaker", slog.String("worker_id", name), slog.String("state", to.String()))
+		},
+	})
+	c.breakers[workerID] = b
+	return b
+}
+
+// BreakerOpen reports whether calls to the worker currently fail fast.
+func (c *Client) BreakerOpen(workerID string) bool {
+	return c.breaker(workerID).State() == gobreaker.StateOpen
+}
+
+func (c *Client) resetBreaker(workerID string) {
+	c.mu.Lock()
+	b, ok := c.breakers[workerID]
+	if ok && b.State() != gobreaker.StateClosed {
+		delete(c.breakers, workerID)
+		c.metrics.WorkerBreakerState.WithLabelValues(workerID).Set(0)
+	}
+	c.mu.Unlock()
+}
+
+// Forget drops the breaker of a worker that left.
+func (c *Client) Forget(workerID string) {
+	c.mu.Lock()
+	delete(c.breakers, workerID)
+	c.mu.Unlock()
+	c.metrics.WorkerBreakerState.DeleteLabelValues(workerID)
+}
+
+func (c *Client) observe(name, workerID string, start time.Time, err error) {
+	c.metrics.WorkerCallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	outcome := "ok"
+	if err != nil {
+		outcome = string(model.KindOf(err))
+		kind := outcome
+		if errors.Is(err, gobreaker.ErrOpenState) {
+			kind = "breaker_open"
+		}
+		c.metrics.WorkerCallErrors.WithLabelValues(workerID, name, kind).Inc()
+	}
+	c.metrics.WorkerCalls.WithLabelValues(name, outcome).Inc()
+}
