@@ -25,6 +25,7 @@ import (
 	"github.com/wagateway/gateway/internal/mailer"
 	"github.com/wagateway/gateway/internal/metrics"
 	"github.com/wagateway/gateway/internal/redisdb"
+	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/service"
 	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/workers"
@@ -43,6 +44,8 @@ type App struct {
 	Bus *events.Bus
 	// WorkerClient calls workers.
 	WorkerClient *workers.Client
+	// Router answers which worker runs a session.
+	Router *router.Router
 
 	// background loops started by Run, each waited for at shutdown.
 	loops []func(ctx context.Context)
@@ -98,14 +101,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	a.Bus = events.NewBus()
 	a.WorkerClient = workers.NewClient(cfg.WorkerAuthToken, a.Metrics, logger)
 	sessionEvents := &service.SessionEvents{DB: db, Bus: a.Bus, Logger: logger}
-	workerService := &service.Workers{DB: db, Client: a.WorkerClient, Sessions: sessionEvents, Bus: a.Bus, Logger: logger}
+	a.Router = router.New(db, rdb, a.Keys, logger)
+	workerService := &service.Workers{DB: db, Client: a.WorkerClient, Sessions: sessionEvents, Bus: a.Bus,
+		Router: a.Router, Logger: logger}
+	sessions := &service.Sessions{DB: db, Router: a.Router, Client: a.WorkerClient, APIKeys: apiKeys,
+		Events: sessionEvents, Metrics: a.Metrics, Logger: logger, TierLimits: cfg.TierLimits, QRTTL: cfg.QRTTL}
 	a.Metrics.RegisterFleet(db, logger)
 
 	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version}
 	a.Handler = httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
 		Accounts: accounts, APIKeys: apiKeys,
-		Workers: workerService, SessionEvents: sessionEvents,
+		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions,
 		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
 	}).Handler()
 	return a, nil

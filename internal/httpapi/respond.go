@@ -266,6 +266,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return "may contain only letters, spaces, hyphens, apostrophes and dots"
 	case "pwchars":
 		return "must contain a lower-case letter, an upper-case letter, a digit and a special character"
+	case "sessionid":
+		return "may contain only letters, digits, '-' and '_'"
 	case "notcommon":
 		return "is too common; choose another password"
 	case "nefield":

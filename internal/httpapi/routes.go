@@ -93,6 +93,17 @@ func (s *Server) Handler() http.Handler {
 		r.Route("/sessions", func(r chi.Router) {
 			r.Use(s.requireUser)
 			r.Get("/", s.listSessions)
+			r.Post("/", s.createSession)
+			r.Get("/{id}", s.getSession)
+			r.Delete("/{id}", s.deleteSession)
+			r.Post("/{id}/connect", s.connectSession)
+			r.Get("/{id}/status", s.sessionStatus)
+			r.Get("/{id}/qr", s.sessionQR)
+			r.Post("/{id}/pair", s.pairSession)
+			r.Post("/{id}/restart", s.restartSession)
+			r.Post("/{id}/disconnect", s.disconnectSession)
+			r.Post("/{id}/logout", s.logoutSession)
+			r.Post("/{id}/api-key/regenerate", s.regenerateAPIKey)
 		})
 
 		// The Messaging API: the session comes from the API key.

@@ -32,6 +32,7 @@ type Deps struct {
 	Workers       *service.Workers
 	WorkerAuth    *service.WorkerAuth
 	SessionEvents *service.SessionEvents
+	Sessions      *service.Sessions
 }
 
 // Server holds the dependencies of the handlers.
@@ -50,6 +51,7 @@ type Server struct {
 	workers       *service.Workers
 	workerAuth    *service.WorkerAuth
 	sessionEvents *service.SessionEvents
+	sessions      *service.Sessions
 }
 
 // NewServer wires the handlers to their dependencies.
@@ -69,5 +71,6 @@ func NewServer(d Deps) *Server {
 		workers:       d.Workers,
 		workerAuth:    d.WorkerAuth,
 		sessionEvents: d.SessionEvents,
+		sessions:      d.Sessions,
 	}
 }

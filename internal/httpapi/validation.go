@@ -22,6 +22,7 @@ func registerValidations(v *validator.Validate) {
 	}
 	must("personname", func(fl validator.FieldLevel) bool { return personName.MatchString(fl.Field().String()) })
 	must("pwchars", func(fl validator.FieldLevel) bool { return hasPasswordCharacters(fl.Field().String()) })
+	must("sessionid", func(fl validator.FieldLevel) bool { return sessionIDShape.MatchString(fl.Field().String()) })
 	must("notcommon", func(fl validator.FieldLevel) bool { return !auth.IsCommonPassword(fl.Field().String()) })
 }
 

@@ -19,6 +19,8 @@ type Metrics struct {
 	WorkerCallDuration *prometheus.HistogramVec
 	WorkerCallErrors   *prometheus.CounterVec
 	WorkerBreakerState *prometheus.GaugeVec
+
+	Placements *prometheus.CounterVec
 }
 
 // New registers the Go runtime and process collectors and the gateway's own.
@@ -56,12 +58,16 @@ func New() *Metrics {
 			Name: "gateway_worker_circuit_open",
 			Help: "1 while a worker's circuit breaker is open, else 0.",
 		}, []string{"worker"}),
+		Placements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_session_placements_total",
+			Help: "Placement decisions, by outcome (placed, no_capacity, worker_failed).",
+		}, []string{"outcome"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration, m.RateLimitRejections,
-		m.WorkerCalls, m.WorkerCallDuration, m.WorkerCallErrors, m.WorkerBreakerState,
+		m.WorkerCalls, m.WorkerCallDuration, m.WorkerCallErrors, m.WorkerBreakerState, m.Placements,
 	)
 	return m
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wagateway/gateway/internal/events"
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/protocol"
+	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/workers"
 )
@@ -33,6 +34,7 @@ type Workers struct {
 	Client   *workers.Client
 	Sessions *SessionEvents
 	Bus      *events.Bus
+	Router   *router.Router
 	Logger   *slog.Logger
 }
 
@@ -142,6 +144,7 @@ func (s *Workers) Register(ctx context.Context, in WorkerInput) (protocol.Regist
 		return protocol.RegisterResult{}, err
 	}
 	s.Client.Forget(worker.ID) // a fresh start deserves a closed breaker
+	s.Router.PutWorker(ctx, worker)
 	s.systemLog(ctx, model.LevelInfo, fmt.Sprintf("Worker %s registered at %s", worker.ID, worker.Endpoint), worker.ID)
 	s.publishWorker(worker)
 	return protocol.RegisterResult{
@@ -212,6 +215,7 @@ func (s *Workers) Heartbeat(ctx context.Context, caller WorkerCaller, workerID s
 	if before.Status != worker.Status {
 		s.systemLog(ctx, model.LevelInfo, fmt.Sprintf("Worker %s is %s again (heartbeat)", workerID, worker.Status), workerID)
 		s.publishWorker(worker)
+		s.Router.PutWorker(ctx, worker)
 	}
 	synced, toStop, err := s.reconcile(ctx, workerID, hb)
 	if err != nil {
@@ -310,6 +314,7 @@ func (s *Workers) reconcile(ctx context.Context, workerID string, hb protocol.He
 		return synced, toStop, err
 	}
 	for _, p := range dropped {
+		s.Router.Clear(ctx, p.ID)
 		s.Logger.InfoContext(ctx, "session not reported by its worker twice; disconnected",
 			slog.String("session_id", p.ID), slog.String("worker_id", workerID))
 		s.Sessions.publish(model.Session{ID: p.ID, Status: p.Status},
@@ -405,6 +410,7 @@ func (s *Workers) RecoveryStatus(ctx context.Context, caller WorkerCaller, worke
 			out.Recovered++
 		default:
 			out.Failed++
+			s.Router.Clear(ctx, r.SessionID)
 		}
 	}
 	totals := req.Totals()
@@ -475,6 +481,11 @@ func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string)
 		return UnregisterResult{}, err
 	}
 	s.Client.Forget(workerID)
+	ids := make([]string, 0, len(released))
+	for _, p := range released {
+		ids = append(ids, p.ID)
+	}
+	s.Router.RemoveWorker(ctx, workerID, ids)
 	for _, p := range released {
 		s.Sessions.publish(model.Session{ID: p.ID, Status: p.Status},
 			model.Session{ID: p.ID, UserID: p.UserID, Status: model.SessionDisconnected})
@@ -596,6 +607,7 @@ func (s *Workers) Update(ctx context.Context, workerID string, c store.WorkerCha
 	if before.Status != worker.Status {
 		s.systemLog(ctx, model.LevelInfo, fmt.Sprintf("Worker %s set to %s by an administrator", workerID, worker.Status), workerID)
 		s.publishWorker(worker)
+		s.Router.PutWorker(ctx, worker)
 	}
 	return worker, nil
 }

@@ -309,3 +309,139 @@ func ReleaseWorkerSessions(ctx context.Context, db DBTX, workerID, reason string
 	}
 	return released, nil
 }
+
+const sessionColumns = `id, user_id::text, worker_id, name, display_name, phone_number, status, qr_code, qr_updated_at,
+	last_seen_at, last_event_at, status_reason, created_at, updated_at`
+
+func scanSession(row pgx.Row) (model.Session, error) {
+	var s model.Session
+	err := row.Scan(&s.ID, &s.UserID, &s.WorkerID, &s.Name, &s.DisplayName, &s.PhoneNumber, &s.Status, &s.QRCode,
+		&s.QRUpdatedAt, &s.LastSeenAt, &s.LastEventAt, &s.StatusReason, &s.CreatedAt, &s.UpdatedAt)
+	return s, mapError(err)
+}
+
+// GetSession loads a session by ID, whoever owns it.
+func GetSession(ctx context.Context, db DBTX, sessionID string) (model.Session, error) {
+	s, err := scanSession(db.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, sessionID))
+	if err != nil {
+		return s, fmt.Errorf("get session %s: %w", sessionID, err)
+	}
+	return s, nil
+}
+
+// LockUser locks a user's row until the transaction ends; creations of that user's sessions
+// queue behind it, so the tier limit holds under concurrent requests.
+func LockUser(ctx context.Context, tx pgx.Tx, userID string) (model.User, error) {
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, userID))
+	if err != nil {
+		return u, fmt.Errorf("lock user %s: %w", userID, err)
+	}
+	return u, nil
+}
+
+// CountUserSessions counts every session a user has, whatever its status.
+func CountUserSessions(ctx context.Context, db DBTX, userID string) (int, error) {
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE user_id = $1`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count sessions of %s: %w", userID, err)
+	}
+	return n, nil
+}
+
+// CreateSession inserts a DISCONNECTED session; a taken ID is ErrConflict.
+func CreateSession(ctx context.Context, db DBTX, id, userID, name string, displayName *string) (model.Session, error) {
+	s, err := scanSession(db.QueryRow(ctx, `INSERT INTO sessions (id, user_id, name, display_name)
+		VALUES ($1, $2, $3, $4) RETURNING `+sessionColumns, id, userID, name, displayName))
+	if err != nil {
+		return s, fmt.Errorf("create session %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// LockWorkerForPlacement locks an ONLINE worker's row and returns its capacity and the
+// sessions placed on it, counted after the lock was taken. Every placement on a worker takes
+// this lock first, so no two placements can both see the last free slot.
+func LockWorkerForPlacement(ctx context.Context, tx pgx.Tx, workerID string) (model.Worker, int, error) {
+	var w model.Worker
+	err := tx.QueryRow(ctx, `SELECT id, endpoint, status, max_sessions FROM workers
+		WHERE id = $1 AND status = 'ONLINE' FOR UPDATE`, workerID).Scan(&w.ID, &w.Endpoint, &w.Status, &w.MaxSessions)
+	if err != nil {
+		return w, 0, fmt.Errorf("lock worker %s: %w", workerID, mapError(err))
+	}
+	// A new statement: in READ COMMITTED it sees every placement committed before the lock.
+	var used int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE worker_id = $1`, workerID).Scan(&used); err != nil {
+		return w, 0, fmt.Errorf("count sessions of worker %s: %w", workerID, err)
+	}
+	return w, used, nil
+}
+
+// PlaceSession puts a session on a worker in INIT. The backend's own change does not move the
+// worker-event clock (last_event_at).
+func PlaceSession(ctx context.Context, db DBTX, sessionID, workerID string) (model.Session, error) {
+	s, err := scanSession(db.QueryRow(ctx, `UPDATE sessions SET worker_id = $2, status = 'INIT', qr_code = NULL,
+		qr_updated_at = NULL, status_reason = NULL, preserved_until = NULL, missed_heartbeats = 0, updated_at = now()
+		WHERE id = $1 RETURNING `+sessionColumns, sessionID, workerID))
+	if err != nil {
+		return s, fmt.Errorf("place session %s: %w", sessionID, err)
+	}
+	return s, nil
+}
+
+// ReleaseSession sets a session DISCONNECTED and off its worker. onlyFromWorker, when not
+// empty, releases it only while it is still placed there (undoing a failed placement without
+// clobbering a newer one). forgetPhone also clears phone and lastSeenAt (logout).
+func ReleaseSession(ctx context.Context, db DBTX, sessionID, onlyFromWorker string, forgetPhone bool, reason *string) (model.Session, error) {
+	s, err := scanSession(db.QueryRow(ctx, `UPDATE sessions SET status = 'DISCONNECTED', worker_id = NULL, qr_code = NULL,
+		qr_updated_at = NULL, status_reason = $4, missed_heartbeats = 0, preserved_until = NULL,
+		phone_number = CASE WHEN $3 THEN NULL ELSE phone_number END,
+		last_seen_at = CASE WHEN $3 THEN NULL ELSE last_seen_at END, updated_at = now()
+		WHERE id = $1 AND ($2 = '' OR worker_id = $2) RETURNING `+sessionColumns, sessionID, onlyFromWorker, forgetPhone, reason))
+	if err != nil {
+		return s, fmt.Errorf("release session %s: %w", sessionID, err)
+	}
+	return s, nil
+}
+
+// SetSessionInit marks a placed session INIT again (restart on the same worker).
+func SetSessionInit(ctx context.Context, db DBTX, sessionID string) (model.Session, error) {
+	s, err := scanSession(db.QueryRow(ctx, `UPDATE sessions SET status = 'INIT', qr_code = NULL, qr_updated_at = NULL,
+		status_reason = NULL, updated_at = now() WHERE id = $1 RETURNING `+sessionColumns, sessionID))
+	if err != nil {
+		return s, fmt.Errorf("restart session %s: %w", sessionID, err)
+	}
+	return s, nil
+}
+
+// DeleteSession deletes a session; its key, webhook, messages and idempotency keys go with it.
+func DeleteSession(ctx context.Context, db DBTX, sessionID string) error {
+	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID)
+	if err != nil {
+		return fmt.Errorf("delete session %s: %w", sessionID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete session %s: %w", sessionID, model.ErrNotFound)
+	}
+	return nil
+}
+
+// SessionStatistics are a session's message counters.
+type SessionStatistics struct {
+	MessagesSent     int        `json:"messagesSent"`
+	MessagesReceived int        `json:"messagesReceived"`
+	LastMessageAt    *time.Time `json:"lastMessageAt"`
+}
+
+// GetSessionStatistics counts a session's messages.
+func GetSessionStatistics(ctx context.Context, db DBTX, sessionID string) (SessionStatistics, error) {
+	var s SessionStatistics
+	err := db.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE direction = 'OUTBOUND' AND status IN ('SENT', 'DELIVERED', 'READ')),
+			count(*) FILTER (WHERE direction = 'INBOUND'),
+			max(created_at)
+		FROM messages WHERE session_id = $1`, sessionID).Scan(&s.MessagesSent, &s.MessagesReceived, &s.LastMessageAt)
+	if err != nil {
+		return s, fmt.Errorf("session statistics: %w", err)
+	}
+	return s, nil
+}
