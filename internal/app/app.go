@@ -24,6 +24,8 @@ import (
 	"github.com/wagateway/gateway/internal/httpapi"
 	"github.com/wagateway/gateway/internal/mailer"
 	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/netguard"
+	"github.com/wagateway/gateway/internal/ratelimit"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/service"
@@ -46,9 +48,23 @@ type App struct {
 	WorkerClient *workers.Client
 	// Router answers which worker runs a session.
 	Router *router.Router
+	// HealthMonitor checks workers on the replica that holds the lease.
+	HealthMonitor *workers.Monitor
 
 	// background loops started by Run, each waited for at shutdown.
 	loops []func(ctx context.Context)
+	// writers serve requests (group commit, usage); they run from New until Close.
+	stopWriters context.CancelFunc
+	writerCtx   context.Context //nolint:containedctx // the writers' lifetime, from New to Close
+	writers     sync.WaitGroup
+}
+
+// startWriter runs fn until Close.
+func (a *App) startWriter(ctx context.Context, fn func(ctx context.Context)) {
+	if a.stopWriters == nil {
+		a.writerCtx, a.stopWriters = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	a.writers.Go(func() { fn(a.writerCtx) })
 }
 
 // New connects to Postgres (creating the database and applying migrations as configured)
@@ -107,15 +123,47 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	sessions := &service.Sessions{DB: db, Router: a.Router, Client: a.WorkerClient, APIKeys: apiKeys,
 		Events: sessionEvents, Metrics: a.Metrics, Logger: logger, TierLimits: cfg.TierLimits, QRTTL: cfg.QRTTL}
 	a.Metrics.RegisterFleet(db, logger)
+	a.wireHealthMonitor(workerService, sessions)
 
-	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version}
+	quotas := &service.Quotas{Limiter: ratelimit.New(rdb), Keys: a.Keys, TierLimits: cfg.TierLimits,
+		Metrics: a.Metrics, Logger: logger}
+	usage := &service.UsageRecorder{DB: db, Logger: logger}
+	messaging := service.NewMessaging(service.MessagingDeps{DB: db, Router: a.Router, Client: a.WorkerClient, Bus: a.Bus,
+		Quotas: quotas, Metrics: a.Metrics, Logger: logger})
+	// The group-commit writers serve requests, so they run from here to Close, not only
+	// while Run serves: tests drive the handler directly.
+	a.startWriter(ctx, messaging.Run)
+	a.startWriter(ctx, usage.Run)
+
+	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version,
+		Monitor: func() service.MonitorStatus {
+			st := a.HealthMonitor.Status()
+			return service.MonitorStatus{Running: st.Running, Leader: st.Leader, LastRunAt: st.LastRunAt}
+		}}
 	a.Handler = httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
 		Accounts: accounts, APIKeys: apiKeys,
-		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions,
+		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions, Monitor: a.HealthMonitor,
+		Messaging: messaging, Quotas: quotas, Usage: usage, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},
 		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
 	}).Handler()
 	return a, nil
+}
+
+// wireHealthMonitor builds failover and the health monitor and adds their loops.
+func (a *App) wireHealthMonitor(workerService *service.Workers, sessions *service.Sessions) {
+	cfg := a.Config
+	failover := &service.Failover{DB: a.DB, Sessions: sessions, Metrics: a.Metrics.HealthMonitor, Logger: a.Logger,
+		Enabled: cfg.SessionFailover}
+	workerService.Failover = failover
+	a.HealthMonitor = workers.NewMonitor(workers.MonitorConfig{
+		Fleet: workerService, Checker: a.WorkerClient, Redis: a.Redis, Keys: a.Keys,
+		Leader: workers.NewLeader(a.Redis, a.Keys, cfg.LeaderLeaseTTL, cfg.WorkerHealthCheckInterval,
+			a.Metrics.HealthMonitor.Leader, a.Logger),
+		Interval: cfg.WorkerHealthCheckInterval, HeartbeatTimeout: cfg.WorkerHeartbeatTimeout,
+		Metrics: a.Metrics.HealthMonitor, Logger: a.Logger,
+	})
+	a.loops = append(a.loops, a.HealthMonitor.Run, failover.RunDrains)
 }
 
 func newAccountServices(cfg *config.Config, db *pgxpool.Pool, logger *slog.Logger) (*service.Accounts, *service.APIKeys, error) {
@@ -217,8 +265,12 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close releases the pools.
+// Close stops the writers (after they wrote what was queued) and releases the pools.
 func (a *App) Close() {
+	if a.stopWriters != nil {
+		a.stopWriters()
+		a.writers.Wait()
+	}
 	if err := a.Redis.Close(); err != nil {
 		a.Logger.Warn("close redis", slog.Any("err", err))
 	}

@@ -1,0 +1,345 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/auth"
+	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/protocol"
+	"github.com/wagateway/gateway/internal/router"
+	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/workers"
+)
+
+// MessagingDeps are what messaging needs.
+type MessagingDeps struct {
+	DB      *pgxpool.Pool
+	Router  *router.Router
+	Client  *workers.Client
+	Bus     *events.Bus
+	Quotas  *Quotas
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+}
+
+// Messaging sends messages through workers and records every one of them.
+type Messaging struct {
+	MessagingDeps
+
+	// The two writes of a synchronous send are group-committed: concurrent sends share
+	// statements and commits instead of paying two commits each.
+	records  store.GroupCommit[store.OutboundMessage, store.RecordedOutbound]
+	outcomes store.GroupCommit[store.SendOutcome, struct{}]
+}
+
+// NewMessaging returns a messaging service; Run must run for sends to be recorded.
+func NewMessaging(deps MessagingDeps) *Messaging {
+	svc := &Messaging{MessagingDeps: deps}
+	svc.records = store.GroupCommit[store.OutboundMessage, store.RecordedOutbound]{
+		Flush: func(ctx context.Context, rows []store.OutboundMessage) ([]store.RecordedOutbound, error) {
+			return store.RecordOutboundBatch(ctx, svc.DB, rows)
+		},
+	}
+	svc.outcomes = store.GroupCommit[store.SendOutcome, struct{}]{
+		Flush: func(ctx context.Context, rows []store.SendOutcome) ([]struct{}, error) {
+			return nil, store.RecordSendOutcomeBatch(ctx, svc.DB, rows)
+		},
+	}
+	return svc
+}
+
+// Run runs the group-commit writers until ctx ends and what was queued is written.
+func (m *Messaging) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { m.outcomes.Run(ctx); close(done) }()
+	m.records.Run(ctx)
+	<-done
+}
+
+// Outgoing is a validated send: what to record and what to hand the worker.
+type Outgoing struct {
+	Type    model.MessageType
+	Request protocol.SendRequest
+	// Content, MediaURL, Filename and Caption are what the record shows.
+	Content  *string
+	MediaURL *string
+	Filename *string
+	Caption  *string
+}
+
+// SendResult is the answer of every send.
+type SendResult struct {
+	MessageID string              `json:"messageId"`
+	ID        string              `json:"id"`
+	To        string              `json:"to"`
+	Type      string              `json:"type"`
+	Status    model.MessageStatus `json:"status"`
+	Timestamp time.Time           `json:"timestamp"`
+}
+
+// Send records the message (PENDING) before anything else, forwards it to the session's
+// worker with our ID as clientMessageId, and records the worker's answer. A session that is
+// not CONNECTED is 409; an unreachable worker 503, a worker error 502 — the message stays
+// recorded as FAILED with the reason in every case.
+func (m *Messaging) Send(ctx context.Context, p *auth.Principal, sessionID string, out Outgoing) (SendResult, error) {
+	start := time.Now()
+	res, err := m.send(ctx, p, sessionID, out)
+	outcome := "sent"
+	if err != nil {
+		outcome = string(model.KindOf(err))
+	}
+	m.Metrics.SendDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID string, out Outgoing) (SendResult, error) {
+	if _, err := m.Quotas.Charge(ctx, p, QuotaMessages); err != nil {
+		return SendResult{}, err
+	}
+	id := uuid.NewString()
+	out.Request.ClientMessageID = id
+	payload, err := json.Marshal(out.Request)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("encode send: %w", err)
+	}
+	recorded, err := m.records.Do(ctx, store.OutboundMessage{ID: id, SessionID: sessionID, To: out.Request.To,
+		Type: out.Type, Content: out.Content, MediaURL: out.MediaURL, Filename: out.Filename, Caption: out.Caption,
+		Payload: payload})
+	if err == nil {
+		err = recorded.Err
+	}
+	if err != nil {
+		return SendResult{}, err
+	}
+	m.count(out.Type, recorded.SessionStatus == model.SessionConnected)
+	if recorded.SessionStatus != model.SessionConnected {
+		return SendResult{}, model.Errorf(model.KindConflict, "Session is not connected. Current status: %s", recorded.SessionStatus)
+	}
+
+	route, err := m.Router.Lookup(ctx, sessionID)
+	if err != nil {
+		cause := err
+		if errors.Is(err, router.ErrNotPlaced) {
+			cause = model.Errorf(model.KindConnectivity, "The session is not running on any worker")
+		}
+		return SendResult{}, m.fail(ctx, sessionID, id, out.Type, cause)
+	}
+	answer, err := m.Client.Send(ctx, workers.Target{ID: route.WorkerID, Endpoint: route.Endpoint}, sessionID, out.Request)
+	if err != nil {
+		return SendResult{}, m.fail(ctx, sessionID, id, out.Type, err)
+	}
+	now := time.Now().UTC()
+	waID := answer.MessageID
+	if err := m.recordOutcome(ctx, store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now}); err != nil {
+		return SendResult{}, err
+	}
+	m.Metrics.Messages.WithLabelValues(string(out.Type), string(model.DirectionOutbound), string(model.MessageSent)).Inc()
+	m.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: sessionID, UserID: p.UserID, At: now,
+		Payload: map[string]any{"sessionId": sessionID, "messageId": waID, "id": id, "status": model.MessageSent, "timestamp": now}})
+	return SendResult{MessageID: waID, ID: id, To: out.Request.To, Type: out.Request.Type, Status: model.MessageSent, Timestamp: now}, nil
+}
+
+// fail records a send the worker did not take as FAILED with the reason, then returns cause.
+func (m *Messaging) fail(ctx context.Context, sessionID, id string, kind model.MessageType, cause error) error {
+	reason := "send failed"
+	var e *model.Error
+	if errors.As(cause, &e) && e.Message != "" {
+		reason = e.Message
+	}
+	if err := m.recordOutcome(ctx, store.SendOutcome{ID: id, Status: model.MessageFailed, Error: &reason, At: time.Now().UTC()}); err != nil {
+		m.Logger.ErrorContext(ctx, "record failed send", slog.String("message_id", id), slog.Any("err", err))
+	}
+	m.Metrics.Messages.WithLabelValues(string(kind), string(model.DirectionOutbound), string(model.MessageFailed)).Inc()
+	m.Logger.WarnContext(ctx, "send failed", slog.String("session_id", sessionID), slog.String("message_id", id), slog.Any("err", cause))
+	return cause
+}
+
+func (m *Messaging) recordOutcome(ctx context.Context, o store.SendOutcome) error {
+	_, err := m.outcomes.Do(context.WithoutCancel(ctx), o)
+	return err
+}
+
+func (m *Messaging) count(kind model.MessageType, accepted bool) {
+	status := model.MessagePending
+	if !accepted {
+		status = model.MessageFailed
+	}
+	m.Metrics.Messages.WithLabelValues(string(kind), string(model.DirectionOutbound), string(status)).Inc()
+}
+
+// Forward hands the worker a command that is not a message (seen, typing): nothing is recorded.
+func (m *Messaging) Forward(ctx context.Context, sessionID string, req protocol.SendRequest) (protocol.SendResult, error) {
+	target, err := m.target(ctx, sessionID)
+	if err != nil {
+		return protocol.SendResult{}, err
+	}
+	req.ClientMessageID = uuid.NewString()
+	return m.Client.Send(ctx, target, sessionID, req)
+}
+
+// Manage performs a message action (delete, unsend, reaction, edit, read, star, unstar).
+func (m *Messaging) Manage(ctx context.Context, sessionID string, req protocol.ManageRequest) (protocol.ManageResult, error) {
+	target, err := m.target(ctx, sessionID)
+	if err != nil {
+		return protocol.ManageResult{}, err
+	}
+	return m.Client.Manage(ctx, target, sessionID, req)
+}
+
+// CheckNumber asks the session's worker whether a phone number is on WhatsApp.
+func (m *Messaging) CheckNumber(ctx context.Context, sessionID, phone string) (protocol.CheckNumberResult, error) {
+	target, err := m.target(ctx, sessionID)
+	if err != nil {
+		return protocol.CheckNumberResult{}, err
+	}
+	return m.Client.CheckNumber(ctx, target, sessionID, phone)
+}
+
+// target requires a CONNECTED session and returns its worker.
+func (m *Messaging) target(ctx context.Context, sessionID string) (workers.Target, error) {
+	sess, err := store.GetSession(ctx, m.DB, sessionID)
+	if err != nil {
+		return workers.Target{}, notFound(err, "Session not found")
+	}
+	if sess.Status != model.SessionConnected {
+		return workers.Target{}, model.Errorf(model.KindConflict, "Session is not connected. Current status: %s", sess.Status)
+	}
+	route, err := m.Router.Lookup(ctx, sessionID)
+	if err != nil {
+		return workers.Target{}, model.Errorf(model.KindConnectivity, "The session is not running on any worker")
+	}
+	return workers.Target{ID: route.WorkerID, Endpoint: route.Endpoint}, nil
+}
+
+// MessageView is a message with its status history.
+type MessageView struct {
+	model.Message
+	StatusHistory []store.StatusChange `json:"statusHistory"`
+}
+
+// Get returns a message of the session with its status history.
+func (m *Messaging) Get(ctx context.Context, sessionID, id string) (MessageView, error) {
+	msg, err := store.GetSessionMessage(ctx, m.DB, sessionID, id)
+	if err != nil {
+		return MessageView{}, notFound(err, "Message not found")
+	}
+	history, err := store.ListMessageEvents(ctx, m.DB, id)
+	if err != nil {
+		return MessageView{}, err
+	}
+	return MessageView{Message: msg, StatusHistory: history}, nil
+}
+
+// Receipt applies a worker's delivery receipt. An unknown WhatsApp ID is not an error (a
+// receipt can arrive before the send's answer): recorded=false.
+func (m *Messaging) Receipt(ctx context.Context, src EventSource, ev protocol.MessageStatusEvent) (bool, error) {
+	status := model.MessageStatus(ev.Status)
+	switch status {
+	case model.MessagePending, model.MessageSent, model.MessageDelivered, model.MessageRead, model.MessageFailed:
+	default:
+		return false, model.ValidationError(model.FieldError{Field: "status", Message: "must be one of PENDING, SENT, DELIVERED, READ, FAILED"})
+	}
+	if ev.SessionID == "" || ev.MessageID == "" {
+		var bad []model.FieldError
+		if ev.SessionID == "" {
+			bad = append(bad, model.FieldError{Field: "sessionId", Message: "is required"})
+		}
+		if ev.MessageID == "" {
+			bad = append(bad, model.FieldError{Field: "messageId", Message: "is required"})
+		}
+		return false, model.ValidationError(bad...)
+	}
+	sess, err := store.GetSession(ctx, m.DB, ev.SessionID)
+	if err != nil {
+		return false, notFound(err, "Session %s not found", ev.SessionID)
+	}
+	if src.WorkerID != "" && (sess.WorkerID == nil || *sess.WorkerID != src.WorkerID) {
+		return false, model.Errorf(model.KindConflict, "Session %s is not placed on worker %s", ev.SessionID, src.WorkerID)
+	}
+	at := protocol.TimeOrZero(ev.Timestamp)
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	upd := store.ReceiptUpdate{SessionID: ev.SessionID, WAMessageID: ev.MessageID, Status: status, At: at, ErrorMessage: ev.ErrorMessage}
+	if t := protocol.TimeOrZero(ev.DeliveredAt); !t.IsZero() {
+		upd.DeliveredAt = &t
+	}
+	if t := protocol.TimeOrZero(ev.ReadAt); !t.IsZero() {
+		upd.ReadAt = &t
+	}
+	msg, found, applied, err := store.ApplyReceipt(ctx, m.DB, upd)
+	if err != nil || !found {
+		return false, err
+	}
+	if applied {
+		m.Metrics.Messages.WithLabelValues(string(msg.Type), string(model.DirectionOutbound), string(status)).Inc()
+		m.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: ev.SessionID, UserID: sess.UserID, At: at,
+			Payload: map[string]any{"sessionId": ev.SessionID, "messageId": ev.MessageID, "id": msg.ID, "status": status, "timestamp": at}})
+	}
+	return true, nil
+}
+
+// Inbound stores a received message once and raises message_received.
+func (m *Messaging) Inbound(ctx context.Context, src EventSource, in protocol.IncomingMessage) (model.Message, bool, error) {
+	var bad []model.FieldError
+	for field, v := range map[string]string{"sessionId": in.SessionID, "messageId": in.MessageID, "from": in.From} {
+		if v == "" {
+			bad = append(bad, model.FieldError{Field: field, Message: "is required"})
+		}
+	}
+	if len(bad) > 0 {
+		return model.Message{}, false, model.ValidationError(bad...)
+	}
+	sess, err := store.GetSession(ctx, m.DB, in.SessionID)
+	if err != nil {
+		return model.Message{}, false, notFound(err, "Session %s not found", in.SessionID)
+	}
+	if src.WorkerID != "" && (sess.WorkerID == nil || *sess.WorkerID != src.WorkerID) {
+		return model.Message{}, false, model.Errorf(model.KindConflict, "Session %s is not placed on worker %s", in.SessionID, src.WorkerID)
+	}
+	at := protocol.TimeOrZero(in.Timestamp)
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	kind := inboundType(in.Type)
+	msg, created, err := store.RecordInbound(ctx, m.DB, store.InboundMessage{SessionID: in.SessionID, WAMessageID: in.MessageID,
+		From: in.From, Type: kind, Content: in.Content, MediaURL: in.MediaURL, Caption: in.Caption, Payload: rawOrNil(in.Raw), At: at})
+	if err != nil || !created {
+		return msg, created, err
+	}
+	m.Metrics.Messages.WithLabelValues(string(kind), string(model.DirectionInbound), string(model.MessageDelivered)).Inc()
+	m.Bus.Publish(events.Event{Type: events.MessageReceived, SessionID: in.SessionID, UserID: sess.UserID, At: at,
+		Payload: map[string]any{"sessionId": in.SessionID, "message": map[string]any{
+			"id": msg.ID, "messageId": in.MessageID, "from": in.From, "fromName": in.FromName, "type": kind,
+			"content": in.Content, "mediaUrl": in.MediaURL, "caption": in.Caption, "timestamp": at,
+		}}})
+	return msg, true, nil
+}
+
+func inboundType(t string) model.MessageType {
+	switch kind := model.MessageType(upper(t)); kind {
+	case model.MessageText, model.MessageImage, model.MessageDocument, model.MessageAudio, model.MessageVideo,
+		model.MessageSticker, model.MessageLocation, model.MessageContact, model.MessageLink, model.MessagePoll,
+		model.MessageReaction:
+		return kind
+	default:
+		return model.MessageText
+	}
+}
+
+func rawOrNil(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
