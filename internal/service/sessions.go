@@ -223,15 +223,12 @@ func (s *Sessions) Place(ctx context.Context, sessionID, excludeWorker string) (
 			return err
 		}
 		for _, c := range candidates {
-			worker, used, err := store.LockWorkerForPlacement(ctx, tx, c.WorkerID)
-			if errors.Is(err, model.ErrNotFound) {
-				continue // went OFFLINE or away since it was ranked
-			}
+			worker, ok, err := s.tryWorker(ctx, tx, c.WorkerID)
 			if err != nil {
 				return err
 			}
-			if used >= worker.MaxSessions {
-				continue // filled up since it was ranked
+			if !ok {
+				continue
 			}
 			if placed, err = store.PlaceSession(ctx, tx, sessionID, worker.ID); err != nil {
 				return err
@@ -251,6 +248,27 @@ func (s *Sessions) Place(ctx context.Context, sessionID, excludeWorker string) (
 	s.Metrics.Placements.WithLabelValues("placed").Inc()
 	s.Router.Set(ctx, router.Route{SessionID: sessionID, WorkerID: chosen.ID, Endpoint: chosen.Endpoint, WorkerStatus: chosen.Status})
 	return placed, chosen, nil
+}
+
+// tryWorker locks a candidate worker and reports whether it has room. A full or vanished
+// candidate's lock is taken inside a savepoint and released by rolling back to it, so a
+// placement never holds one worker while waiting for another: racing placements that try
+// candidates in different orders cannot deadlock.
+func (s *Sessions) tryWorker(ctx context.Context, tx pgx.Tx, workerID string) (model.Worker, bool, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return model.Worker{}, false, fmt.Errorf("savepoint: %w", err)
+	}
+	worker, used, err := store.LockWorkerForPlacement(ctx, sp, workerID)
+	switch {
+	case errors.Is(err, model.ErrNotFound), err == nil && used >= worker.MaxSessions:
+		// Went OFFLINE or away, or filled up, since it was ranked.
+		return worker, false, sp.Rollback(ctx)
+	case err != nil:
+		_ = sp.Rollback(ctx)
+		return worker, false, err
+	}
+	return worker, true, sp.Commit(ctx)
 }
 
 func (s *Sessions) rankedWorkers(ctx context.Context, db store.DBTX, exclude string) ([]workers.Load, error) {
