@@ -83,6 +83,7 @@ CREATE TABLE sessions (
     preserved_until   timestamptz,                        -- failover grace after sessions-preserved
     status_reason     text,
     missed_heartbeats integer        NOT NULL DEFAULT 0,  -- consecutive heartbeats that omitted it
+    last_dispatched_at timestamptz,                     -- last async send handed to a worker (pacing)
     created_at        timestamptz    NOT NULL DEFAULT now(),
     updated_at        timestamptz    NOT NULL DEFAULT now(),
     CONSTRAINT sessions_id_format CHECK (char_length(id) BETWEEN 3 AND 100 AND id ~ '^[a-z0-9_-]+$'),

@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		a.Close()
 		return nil, err
 	}
-	a.loops = append(a.loops, a.pruneExpiredTokens)
+	a.loops = append(a.loops, a.pruneExpired)
 	a.Bus = events.NewBus()
 	a.WorkerClient = workers.NewClient(cfg.WorkerAuthToken, a.Metrics, logger)
 	sessionEvents := &service.SessionEvents{DB: db, Bus: a.Bus, Logger: logger}
@@ -133,6 +133,14 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	// The group-commit writers serve requests, so they run from here to Close, not only
 	// while Run serves: tests drive the handler directly.
 	a.startWriter(ctx, messaging.Run)
+	dispatcher := &service.Dispatcher{Pool: db, Messaging: messaging, MinInterval: cfg.SendMinInterval,
+		RetryBase: cfg.SendRetryBase, RetryMax: cfg.SendRetryMax, MaxAttempts: cfg.SendMaxAttempts,
+		Concurrency: 16, Logger: logger}
+	a.loops = append(a.loops, dispatcher.Run)
+	a.Metrics.RegisterQueue(func(ctx context.Context) (float64, float64, error) {
+		st, err := store.GetQueueStats(ctx, db)
+		return float64(st.Depth), st.OldestAgeSec, err
+	}, logger)
 	a.startWriter(ctx, usage.Run)
 
 	health := &service.Health{DB: db, Redis: rdb, Started: time.Now(), Version: buildinfo.Version,
@@ -188,15 +196,20 @@ func newAccountServices(cfg *config.Config, db *pgxpool.Pool, logger *slog.Logge
 	return accounts, apiKeys, nil
 }
 
-// pruneExpiredTokens deletes expired denylist entries and refresh and reset tokens hourly.
-func (a *App) pruneExpiredTokens(ctx context.Context) {
+// pruneExpired deletes, hourly, what can no longer be used: expired denylist entries,
+// refresh and reset tokens, and idempotency keys older than a day.
+func (a *App) pruneExpired(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := store.PruneExpiredTokens(ctx, a.DB); err != nil && ctx.Err() == nil {
-			a.Logger.WarnContext(ctx, "prune expired tokens", slog.Any("err", err))
-		} else if n > 0 {
-			a.Logger.InfoContext(ctx, "pruned expired tokens", slog.Int64("count", n))
+		for what, prune := range map[string]func(context.Context, store.DBTX) (int64, error){
+			"tokens": store.PruneExpiredTokens, "idempotency keys": store.PruneIdempotencyKeys,
+		} {
+			if n, err := prune(ctx, a.DB); err != nil && ctx.Err() == nil {
+				a.Logger.WarnContext(ctx, "prune expired "+what, slog.Any("err", err))
+			} else if n > 0 {
+				a.Logger.InfoContext(ctx, "pruned expired "+what, slog.Int64("count", n))
+			}
 		}
 		select {
 		case <-ctx.Done():

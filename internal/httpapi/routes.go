@@ -76,11 +76,16 @@ func (s *Server) Handler() http.Handler {
 				r.Get("/statistics", s.workerStatistics)
 				r.Get("/available", s.availableWorkers)
 				r.Post("/test", s.testEndpoint)
+				r.Post("/health-check", s.runHealthCheck)
+				r.Post("/health/start", s.startHealthMonitor)
+				r.Post("/health/stop", s.stopHealthMonitor)
+				r.Get("/health/status", s.healthMonitorStatus)
 				r.Get("/{workerId}", s.getWorker)
 				r.Put("/{workerId}", s.updateWorker)
 				r.Delete("/{workerId}", s.deleteWorker)
 				r.Post("/{workerId}/test", s.testWorker)
 				r.Get("/{workerId}/metrics", s.workerMetrics)
+				r.Post("/{workerId}/drain", s.drainWorker)
 			})
 		})
 
@@ -88,6 +93,8 @@ func (s *Server) Handler() http.Handler {
 			r.Use(s.requireWorker)
 			r.Post("/session-status", s.sessionStatusEvent)
 			r.Post("/worker-heartbeat", s.legacyWorkerHeartbeat)
+			r.Post("/message-status", s.messageStatusEvent)
+			r.Post("/message", s.incomingMessage)
 		})
 
 		r.Route("/sessions", func(r chi.Router) {
@@ -104,12 +111,36 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/{id}/disconnect", s.disconnectSession)
 			r.Post("/{id}/logout", s.logoutSession)
 			r.Post("/{id}/api-key/regenerate", s.regenerateAPIKey)
+			r.Post("/{id}/send", s.dashboardSend)
+			r.Get("/{id}/messages", s.listSessionMessages)
 		})
 
 		// The Messaging API: the session comes from the API key.
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireAPIKey)
+			r.Use(s.requireAPIKey, s.chargeAPICall)
 			r.Get("/session/status", s.sessionStatusByKey)
+			// Sends: safe to retry with an Idempotency-Key; async with ?async=true.
+			r.Group(func(r chi.Router) {
+				r.Use(s.idempotent, withSchedule)
+				r.Post("/sendText", s.sendText)
+				r.Post("/sendImage", s.sendImage)
+				r.Post("/sendFile", s.sendFile)
+				r.Post("/sendVoice", s.sendVoice)
+				r.Post("/sendVideo", s.sendVideo)
+				r.Post("/sendLocation", s.sendLocation)
+				r.Post("/sendContactVcard", s.sendContact)
+				r.Post("/sendLink", s.sendLink)
+				r.Post("/sendPoll", s.sendPoll)
+			})
+			r.Post("/sendSeen", s.sendSeen)
+			r.Post("/startTyping", s.startTyping)
+			r.Post("/stopTyping", s.stopTyping)
+			r.Post("/checkNumber", s.checkNumber)
+			for _, action := range []string{"delete", "unsend", "reaction", "edit", "read", "star", "unstar"} {
+				r.Post("/message/{messageId}/"+action, s.manageMessage(action))
+			}
+			r.Get("/messages/{id}", s.getMessage)
+			r.Delete("/messages/{id}", s.cancelMessage)
 		})
 
 		r.Route("/admin", func(r chi.Router) {

@@ -151,3 +151,36 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// queueCollector reports the async send queue at scrape time.
+type queueCollector struct {
+	read          func(ctx context.Context) (depth, oldestAge float64, err error)
+	logger        *slog.Logger
+	depth, oldest *prometheus.Desc
+}
+
+// RegisterQueue exports gateway_send_queue_depth and gateway_send_queue_oldest_age_seconds,
+// read at scrape time by read.
+func (m *Metrics) RegisterQueue(read func(ctx context.Context) (depth, oldestAge float64, err error), logger *slog.Logger) {
+	m.Registry.MustRegister(&queueCollector{read: read, logger: logger,
+		depth:  prometheus.NewDesc("gateway_send_queue_depth", "Async sends waiting in the queue.", nil, nil),
+		oldest: prometheus.NewDesc("gateway_send_queue_oldest_age_seconds", "Age of the oldest queued send.", nil, nil),
+	})
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.depth
+	ch <- c.oldest
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	depth, oldest, err := c.read(ctx)
+	if err != nil {
+		c.logger.Warn("metrics: queue depth", slog.Any("err", err))
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, depth)
+	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, oldest)
+}

@@ -21,6 +21,15 @@ type Metrics struct {
 	WorkerBreakerState *prometheus.GaugeVec
 
 	Placements *prometheus.CounterVec
+	// HealthMonitor counts health rounds, leadership and failovers.
+	HealthMonitor *HealthMonitor
+
+	Messages        *prometheus.CounterVec
+	SendDuration    *prometheus.HistogramVec
+	QuotaRejections *prometheus.CounterVec
+
+	DispatchAttempts *prometheus.CounterVec
+	DispatchLatency  prometheus.Histogram
 }
 
 // New registers the Go runtime and process collectors and the gateway's own.
@@ -62,12 +71,37 @@ func New() *Metrics {
 			Name: "gateway_session_placements_total",
 			Help: "Placement decisions, by outcome (placed, no_capacity, worker_failed).",
 		}, []string{"outcome"}),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_messages_total",
+			Help: "Messages by type, direction and status reached.",
+		}, []string{"type", "direction", "status"}),
+		SendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_message_send_duration_seconds",
+			Help:    "Time to send a message synchronously (record, forward, record the answer), by outcome.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"outcome"}),
+		QuotaRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_quota_rejections_total",
+			Help: "Requests refused for an exhausted hourly quota, by quota and tier.",
+		}, []string{"quota", "tier"}),
+		DispatchAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_dispatch_attempts_total",
+			Help: "Async send attempts, by outcome (sent, retry, failed).",
+		}, []string{"outcome"}),
+		DispatchLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_dispatch_latency_seconds",
+			Help:    "Time from an async send's due time to its hand-off to the worker.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+		}),
 	}
+	m.HealthMonitor = newHealthMonitor()
+	reg.MustRegister(m.HealthMonitor.collectors()...)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration, m.RateLimitRejections,
 		m.WorkerCalls, m.WorkerCallDuration, m.WorkerCallErrors, m.WorkerBreakerState, m.Placements,
+		m.Messages, m.SendDuration, m.QuotaRejections, m.DispatchAttempts, m.DispatchLatency,
 	)
 	return m
 }

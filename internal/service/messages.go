@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,7 @@ type Messaging struct {
 	// statements and commits instead of paying two commits each.
 	records  store.GroupCommit[store.OutboundMessage, store.RecordedOutbound]
 	outcomes store.GroupCommit[store.SendOutcome, struct{}]
+	queued   store.GroupCommit[store.QueuedMessage, time.Time]
 }
 
 // NewMessaging returns a messaging service; Run must run for sends to be recorded.
@@ -55,15 +57,21 @@ func NewMessaging(deps MessagingDeps) *Messaging {
 			return nil, store.RecordSendOutcomeBatch(ctx, svc.DB, rows)
 		},
 	}
+	svc.queued = store.GroupCommit[store.QueuedMessage, time.Time]{
+		Flush: func(ctx context.Context, rows []store.QueuedMessage) ([]time.Time, error) {
+			return store.QueueBatch(ctx, svc.DB, rows)
+		},
+	}
 	return svc
 }
 
 // Run runs the group-commit writers until ctx ends and what was queued is written.
 func (m *Messaging) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { m.outcomes.Run(ctx); close(done) }()
+	var wg sync.WaitGroup
+	wg.Go(func() { m.outcomes.Run(ctx) })
+	wg.Go(func() { m.queued.Run(ctx) })
 	m.records.Run(ctx)
-	<-done
+	wg.Wait()
 }
 
 // Outgoing is a validated send: what to record and what to hand the worker.
@@ -343,3 +351,44 @@ func rawOrNil(raw json.RawMessage) json.RawMessage {
 	}
 	return raw
 }
+
+// Queue records an async send as QUEUED and wakes the dispatchers; it answers once the
+// message is durably stored.
+func (m *Messaging) Queue(ctx context.Context, p *auth.Principal, sessionID string, out Outgoing, scheduledAt *time.Time) (SendResult, error) {
+	if _, err := m.Quotas.Charge(ctx, p, QuotaMessages); err != nil {
+		return SendResult{}, err
+	}
+	id := uuid.NewString()
+	out.Request.ClientMessageID = id
+	payload, err := json.Marshal(out.Request)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("encode send: %w", err)
+	}
+	at, err := m.queued.Do(ctx, store.QueuedMessage{OutboundMessage: store.OutboundMessage{ID: id, SessionID: sessionID,
+		To: out.Request.To, Type: out.Type, Content: out.Content, MediaURL: out.MediaURL, Filename: out.Filename,
+		Caption: out.Caption, Payload: payload}, ScheduledAt: scheduledAt})
+	if err != nil {
+		return SendResult{}, err
+	}
+	if at.IsZero() {
+		return SendResult{}, errSessionNotFound
+	}
+	m.Metrics.Messages.WithLabelValues(string(out.Type), string(model.DirectionOutbound), string(model.MessageQueued)).Inc()
+	return SendResult{ID: id, To: out.Request.To, Type: out.Request.Type, Status: model.MessageQueued, Timestamp: at}, nil
+}
+
+// Cancel cancels a message still QUEUED; one already handed to a worker is a conflict.
+func (m *Messaging) Cancel(ctx context.Context, sessionID, id string) error {
+	found, cancelled, status, err := store.CancelQueued(ctx, m.DB, sessionID, id)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return model.Errorf(model.KindNotFound, "Message not found")
+	case !cancelled:
+		return model.Errorf(model.KindConflict, "Only a queued message can be cancelled; this one is %s", status)
+	}
+	return nil
+}
+
+func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }

@@ -1,0 +1,158 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wagateway/gateway/internal/testenv"
+)
+
+// asyncSetup serves a gateway with a connected session on a sending worker and returns the
+// gateway, its API key header and the worker.
+func asyncSetup(t *testing.T, env map[string]string) (*testenv.Gateway, []string, *sendingWorker) {
+	t.Helper()
+	base := map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true", "SEND_MIN_INTERVAL_MS": "1", "SEND_RETRY_BASE_MS": "20",
+		"SEND_RETRY_MAX_MS": "100"}
+	for k, v := range env {
+		base[k] = v
+	}
+	g := testenv.NewGateway(t, testenv.Options{Env: base})
+	g.Serve(t) // runs the dispatcher
+	worker := newSendingWorker(t)
+	workerAuth := []string{"Authorization", "Bearer " + g.Config.WorkerAuthToken}
+	if res := g.Do(t, http.MethodPost, "/api/v1/workers/register", map[string]any{
+		"workerId": "async-worker", "endpoint": worker.URL}, workerAuth...); res.Code != http.StatusCreated {
+		t.Fatalf("register: %d %s", res.Code, res.Body)
+	}
+	jwt := []string{"Authorization", "Bearer " + capacityOwnerToken(t, g, "async@example.com")}
+	created := g.Do(t, http.MethodPost, "/api/v1/sessions", map[string]any{"name": "Queue", "sessionId": "queue-1"}, jwt...)
+	key := created.JSON(t)["data"].(map[string]any)["apiKey"].(string)
+	if res := g.Do(t, http.MethodPost, "/api/v1/sessions/queue-1/connect", nil, jwt...); res.Code != http.StatusOK {
+		t.Fatalf("connect: %d %s", res.Code, res.Body)
+	}
+	if res := g.Do(t, http.MethodPost, "/api/v1/webhooks/session-status", map[string]any{
+		"sessionId": "queue-1", "status": "CONNECTED"}, workerAuth...); res.Code != http.StatusOK {
+		t.Fatalf("connected: %d %s", res.Code, res.Body)
+	}
+	return g, []string{"X-API-Key", key}, worker
+}
+
+// TestAsyncSend_QueuedThenDeliveredInOrder queues several async sends: each answers 202
+// QUEUED at once, and the dispatcher hands them to the worker in order.
+func TestAsyncSend_QueuedThenDeliveredInOrder(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	const n = 5
+	for i := range n {
+		res := g.Do(t, http.MethodPost, "/api/v1/sendText?async=true", map[string]any{
+			"to": "6281234567890", "message": string(rune('a' + i))}, apiKey...)
+		if res.Code != http.StatusAccepted || res.JSON(t)["data"].(map[string]any)["status"] != "QUEUED" {
+			t.Fatalf("async send %d: %d %s", i, res.Code, res.Body)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		worker.mu.Lock()
+		got := len(worker.sends)
+		worker.mu.Unlock()
+		if got == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker received %d of %d queued sends", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	worker.mu.Lock()
+	defer worker.mu.Unlock()
+	for i, s := range worker.sends {
+		if s["message"] != string(rune('a'+i)) {
+			t.Fatalf("send %d carried %v: order broken", i, s["message"])
+		}
+	}
+}
+
+// TestIdempotencyKey_RacingDuplicates_ReachWorkerOnce sends the same key and body ten times at
+// once: the worker gets one send and every answer carries the same message.
+func TestIdempotencyKey_RacingDuplicates_ReachWorkerOnce(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	headers := append(append([]string{}, apiKey...), "Idempotency-Key", "order-42")
+	var wg sync.WaitGroup
+	ids := make([]any, 10)
+	codes := make([]int, 10)
+	for i := range ids {
+		wg.Go(func() {
+			res := g.Do(t, http.MethodPost, "/api/v1/sendText", map[string]any{"to": "6281234567890", "message": "once"}, headers...)
+			codes[i] = res.Code
+			if res.Code == http.StatusOK {
+				ids[i] = res.JSON(t)["data"].(map[string]any)["id"]
+			}
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		if codes[i] != http.StatusOK || ids[i] != ids[0] {
+			t.Fatalf("answer %d: %d id %v, want 200 with the first id %v", i, codes[i], ids[i], ids[0])
+		}
+	}
+	worker.mu.Lock()
+	sends := len(worker.sends)
+	worker.mu.Unlock()
+	if sends != 1 {
+		t.Fatalf("worker received %d sends, want exactly 1", sends)
+	}
+	other := g.Do(t, http.MethodPost, "/api/v1/sendText", map[string]any{"to": "6281234567890", "message": "different"}, headers...)
+	if other.Code != http.StatusConflict {
+		t.Fatalf("same key, other body: %d, want 409", other.Code)
+	}
+}
+
+// TestScheduledSend_WaitsAndCancelledNeverGoes schedules two sends: the cancelled one never
+// reaches the worker, the other is delivered once its time comes.
+func TestScheduledSend_WaitsAndCancelledNeverGoes(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	at := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	first := g.Do(t, http.MethodPost, "/api/v1/sendText?async=true", map[string]any{"to": "6281234567890", "message": "later", "scheduledAt": at}, apiKey...)
+	second := g.Do(t, http.MethodPost, "/api/v1/sendText?async=true", map[string]any{"to": "6281234567890", "message": "never", "scheduledAt": at}, apiKey...)
+	if first.Code != http.StatusAccepted || second.Code != http.StatusAccepted {
+		t.Fatalf("schedule: %d %d", first.Code, second.Code)
+	}
+	cancelID := second.JSON(t)["data"].(map[string]any)["id"].(string)
+	if res := g.Do(t, http.MethodDelete, "/api/v1/messages/"+cancelID, nil, apiKey...); res.Code != http.StatusOK {
+		t.Fatalf("cancel: %d %s", res.Code, res.Body)
+	}
+	worker.mu.Lock()
+	early := len(worker.sends)
+	worker.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("a scheduled send went %d early", early)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var status string
+		if err := g.DB.QueryRow(context.Background(), `SELECT status FROM messages WHERE id = $1`,
+			first.JSON(t)["data"].(map[string]any)["id"]).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		if status == "SENT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scheduled send still %s", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	worker.mu.Lock()
+	defer worker.mu.Unlock()
+	if len(worker.sends) != 1 || worker.sends[0]["message"] != "later" {
+		t.Fatalf("worker received %v, want only the uncancelled send", worker.sends)
+	}
+	if res := g.Do(t, http.MethodDelete, "/api/v1/messages/"+cancelID, nil, apiKey...); res.Code != http.StatusConflict {
+		t.Fatalf("cancel twice: %d, want 409", res.Code)
+	}
+}

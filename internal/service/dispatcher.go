@@ -1,0 +1,240 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/protocol"
+	"github.com/wagateway/gateway/internal/router"
+	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/workers"
+)
+
+// Dispatcher delivers async sends: per session in strict order, paced by SEND_MIN_INTERVAL_MS,
+// retried with exponential backoff and jitter while the session or its worker cannot take
+// them, FAILED after SEND_MAX_ATTEMPTS. All state is in Postgres, so it survives restarts; a
+// per-session advisory lock lets every replica run a dispatcher without double delivery; and
+// LISTEN/NOTIFY wakes it as soon as work arrives. It reads the queue in bounded pages, so its
+// memory does not grow with the backlog.
+type Dispatcher struct {
+	Pool        *pgxpool.Pool
+	Messaging   *Messaging
+	MinInterval time.Duration
+	RetryBase   time.Duration
+	RetryMax    time.Duration
+	MaxAttempts int
+	// Concurrency bounds the sessions sent at once by this replica.
+	Concurrency int
+	Logger      *slog.Logger
+}
+
+const dispatchPage = 256
+
+// Run dispatches until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	var listen sync.WaitGroup
+	listen.Go(func() { d.listen(ctx, wake) })
+	defer listen.Wait()
+
+	idle := min(max(d.MinInterval/4, 20*time.Millisecond), time.Second)
+	for {
+		n := d.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-time.After(idle):
+		}
+	}
+}
+
+// listen turns NOTIFY on the queue channel into wake-ups, reconnecting when the connection
+// drops; polling covers the gaps.
+func (d *Dispatcher) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := d.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		d.Logger.WarnContext(ctx, "queue listener lost; polling until it is back", slog.Any("err", err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (d *Dispatcher) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	conn, err := d.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.QueueChannel); err != nil {
+		return err
+	}
+	defer func() {
+		// Leave the pooled connection clean; a failed UNLISTEN destroys it instead.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "UNLISTEN *"); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// round sends what is due now across sessions, with bounded concurrency, and returns how many
+// sessions it served.
+func (d *Dispatcher) round(ctx context.Context) int {
+	ids, err := store.DueSessions(ctx, d.Pool, d.MinInterval, dispatchPage)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.Logger.WarnContext(ctx, "list due sessions", slog.Any("err", err))
+		}
+		return 0
+	}
+	sem := make(chan struct{}, max(d.Concurrency, 1))
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.dispatchOne(ctx, id); err != nil && ctx.Err() == nil {
+				d.Logger.WarnContext(ctx, "dispatch", slog.String("session_id", id), slog.Any("err", err))
+			}
+		})
+	}
+	wg.Wait()
+	return len(ids)
+}
+
+// dispatchOne sends the head of a session's queue, if it is due and pacing allows.
+func (d *Dispatcher) dispatchOne(ctx context.Context, sessionID string) error {
+	var published func()
+	err := store.WithTx(ctx, d.Pool, func(tx pgx.Tx) error {
+		ok, err := store.LockSessionQueue(ctx, tx, sessionID)
+		if err != nil || !ok {
+			return err // another dispatcher has this session
+		}
+		head, err := store.LockQueueHead(ctx, tx, sessionID)
+		if errors.Is(err, model.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if head.NextAttemptAt.After(now) {
+			return nil // the head waits (scheduled or backing off), and so does the queue behind it
+		}
+		if head.LastDispatchedAt != nil && now.Sub(*head.LastDispatchedAt) < d.MinInterval {
+			return nil
+		}
+		published, err = d.attempt(ctx, tx, head, now)
+		return err
+	})
+	if err == nil && published != nil {
+		published()
+	}
+	return err
+}
+
+// attempt hands the message to the session's worker and records the outcome in tx.
+func (d *Dispatcher) attempt(ctx context.Context, tx pgx.Tx, head store.QueueHead, now time.Time) (func(), error) {
+	m := d.Messaging
+	var req protocol.SendRequest
+	if err := jsonUnmarshal(head.Payload, &req); err != nil {
+		return nil, store.MarkAttemptFailed(ctx, tx, head.ID, "unreadable stored request", nil)
+	}
+	req.ClientMessageID = head.ID // the same ID on every attempt: the worker can deduplicate
+
+	var sendErr error
+	var answer protocol.SendResult
+	if head.SessionStatus != model.SessionConnected {
+		sendErr = model.Errorf(model.KindConflict, "session not connected: %s", head.SessionStatus)
+	} else if route, err := m.Router.Lookup(ctx, head.SessionID); err != nil {
+		sendErr = model.Errorf(model.KindConnectivity, "the session is not running on any worker")
+		if !errors.Is(err, router.ErrNotPlaced) {
+			sendErr = err
+		}
+	} else {
+		answer, sendErr = m.Client.Send(ctx, workers.Target{ID: route.WorkerID, Endpoint: route.Endpoint}, head.SessionID, req)
+	}
+
+	if sendErr == nil {
+		at := time.Now().UTC()
+		if err := store.MarkDispatched(ctx, tx, head.ID, head.SessionID, answer.MessageID, at); err != nil {
+			return nil, err
+		}
+		m.Metrics.DispatchAttempts.WithLabelValues("sent").Inc()
+		m.Metrics.DispatchLatency.Observe(at.Sub(head.NextAttemptAt).Seconds())
+		m.Metrics.Messages.WithLabelValues(string(head.Type), string(model.DirectionOutbound), string(model.MessageSent)).Inc()
+		return d.publisher(head, answer.MessageID, model.MessageSent, at), nil
+	}
+
+	reason := errorMessage(sendErr)
+	attempts := head.Attempts + 1
+	if attempts >= d.MaxAttempts {
+		if err := store.MarkAttemptFailed(ctx, tx, head.ID, reason, nil); err != nil {
+			return nil, err
+		}
+		m.Metrics.DispatchAttempts.WithLabelValues("failed").Inc()
+		return d.publisher(head, "", model.MessageFailed, now), nil
+	}
+	next := now.Add(d.backoff(attempts))
+	m.Metrics.DispatchAttempts.WithLabelValues("retry").Inc()
+	return nil, store.MarkAttemptFailed(ctx, tx, head.ID, reason, &next)
+}
+
+// backoff is exponential from RetryBase, capped at RetryMax, with full jitter on its upper half.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	delay := d.RetryBase
+	for i := 1; i < attempt && delay < d.RetryMax; i++ {
+		delay *= 2
+	}
+	delay = min(delay, d.RetryMax)
+	return delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1)) //nolint:gosec // jitter, not a secret
+}
+
+func (d *Dispatcher) publisher(head store.QueueHead, waID string, status model.MessageStatus, at time.Time) func() {
+	return func() {
+		sess, err := store.GetSession(context.Background(), d.Pool, head.SessionID) //nolint:contextcheck // after commit, for the owner's ID only
+		if err != nil {
+			return
+		}
+		d.Messaging.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: head.SessionID,
+			UserID: sess.UserID, At: at, Payload: map[string]any{"sessionId": head.SessionID, "messageId": waID,
+				"id": head.ID, "status": status, "timestamp": at}})
+	}
+}
+
+func errorMessage(err error) string {
+	var e *model.Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return "send failed"
+}

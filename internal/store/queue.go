@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/model"
+)
+
+// QueueChannel is the LISTEN/NOTIFY channel that wakes dispatchers when async sends arrive.
+const QueueChannel = "wagw_send_queue"
+
+// QueuedMessage is an async send to record.
+type QueuedMessage struct {
+	OutboundMessage
+	ScheduledAt *time.Time
+}
+
+// QueueBatch records async sends as QUEUED (with history) in one statement and wakes the
+// dispatchers. A send is queued whatever the session's state: the dispatcher waits for it.
+func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]time.Time, error) {
+	n := len(rows)
+	ids, sessions, tos, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	contents, media, files, captions := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	payloads, scheduled := make([][]byte, n), make([]*time.Time, n)
+	for i, r := range rows {
+		ids[i], sessions[i], tos[i], types[i] = r.ID, r.SessionID, r.To, string(r.Type)
+		contents[i], media[i], files[i], captions[i] = r.Content, r.MediaURL, r.Filename, r.Caption
+		payloads[i], scheduled[i] = r.Payload, r.ScheduledAt
+	}
+	created := make([]time.Time, n)
+	index := make(map[string]int, n)
+	for i, id := range ids {
+		index[id] = i
+	}
+	err := WithTx(ctx, db, func(tx pgx.Tx) error {
+		rs, err := tx.Query(ctx, `
+			WITH input AS (
+				SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
+				                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
+				       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload, scheduled_at)
+			), ins AS (
+				INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
+				                      caption, payload, status, scheduled_at, next_attempt_at)
+				SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
+				       i.caption, i.payload, 'QUEUED', i.scheduled_at, coalesce(i.scheduled_at, now())
+				FROM input i JOIN sessions s ON s.id = i.session_id
+				RETURNING id, created_at
+			), history AS (
+				INSERT INTO message_events (message_id, status, at) SELECT id, 'QUEUED', created_at FROM ins
+			)
+			SELECT id::text, created_at FROM ins`,
+			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var id string
+			var at time.Time
+			if err := rs.Scan(&id, &at); err != nil {
+				return err
+			}
+			created[index[id]] = at
+		}
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, QueueChannel)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue sends: %w", mapError(err))
+	}
+	return created, nil
+}
+
+// DueSessions lists sessions whose first queued message is due and whose pacing allows a
+// send now, at most limit.
+func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit int) ([]string, error) {
+	rows, err := db.Query(ctx, `
+		SELECT m.session_id FROM messages m JOIN sessions s ON s.id = m.session_id
+		WHERE m.status = 'QUEUED' AND m.next_attempt_at <= now()
+		  AND (s.last_dispatched_at IS NULL OR s.last_dispatched_at <= now() - $1::interval)
+		GROUP BY m.session_id
+		ORDER BY min(m.next_attempt_at)
+		LIMIT $2`, minInterval, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due sessions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("due sessions: %w", err)
+	}
+	return ids, nil
+}
+
+// LockSessionQueue takes the session's dispatch lease for the transaction: at most one
+// dispatcher, on any replica, sends a session's queue at a time. ok is false when another has it.
+func LockSessionQueue(ctx context.Context, tx pgx.Tx, sessionID string) (bool, error) {
+	var ok bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || $1, 0))`,
+		sessionID).Scan(&ok); err != nil {
+		return false, fmt.Errorf("lock queue of %s: %w", sessionID, err)
+	}
+	return ok, nil
+}
+
+// QueueHead is the next message of a session's queue, in order.
+type QueueHead struct {
+	model.Message
+	NextAttemptAt    time.Time
+	SessionStatus    model.SessionStatus
+	LastDispatchedAt *time.Time
+}
+
+// LockQueueHead locks the first queued message of a session (by scheduled time, then
+// creation) and returns it with the session's state.
+func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead, error) {
+	var h QueueHead
+	m := &h.Message
+	err := tx.QueryRow(ctx, `
+		SELECT `+messageColumns+`, next_attempt_at,
+		       (SELECT status FROM sessions WHERE id = $1), (SELECT last_dispatched_at FROM sessions WHERE id = $1)
+		FROM messages WHERE session_id = $1 AND status = 'QUEUED'
+		ORDER BY coalesce(scheduled_at, created_at), created_at, id
+		LIMIT 1 FOR UPDATE`, sessionID).
+		Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
+			&m.MediaURL, &m.Filename, &m.Caption, &m.Payload, &m.Status, &m.ErrorMessage, &m.Attempts, &m.ScheduledAt,
+			&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.CreatedAt, &h.NextAttemptAt, &h.SessionStatus, &h.LastDispatchedAt)
+	if err != nil {
+		return h, fmt.Errorf("queue head of %s: %w", sessionID, mapError(err))
+	}
+	return h, nil
+}
+
+// MarkDispatched records a queued message the worker took: SENT with its WhatsApp ID, and the
+// session's pacing clock.
+func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, at time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE messages SET status = 'SENT', wa_message_id = $2, sent_at = $3,
+		attempts = attempts + 1, error_message = NULL, updated_at = now() WHERE id = $1`, id, waID, at); err != nil {
+		return fmt.Errorf("mark dispatched: %w", mapError(err))
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO message_events (message_id, status, at) VALUES ($1, 'SENT', $2)`, id, at); err != nil {
+		return fmt.Errorf("mark dispatched: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sessions SET last_dispatched_at = $2 WHERE id = $1`, sessionID, at); err != nil {
+		return fmt.Errorf("mark dispatched: %w", err)
+	}
+	return nil
+}
+
+// MarkAttemptFailed counts a failed attempt: retried at next, or FAILED for good when next is nil.
+func MarkAttemptFailed(ctx context.Context, tx pgx.Tx, id, reason string, next *time.Time) error {
+	status := model.MessageQueued
+	if next == nil {
+		status = model.MessageFailed
+	}
+	if _, err := tx.Exec(ctx, `UPDATE messages SET status = $2, attempts = attempts + 1, error_message = $3,
+		next_attempt_at = coalesce($4, next_attempt_at), updated_at = now() WHERE id = $1`, id, status, reason, next); err != nil {
+		return fmt.Errorf("record failed attempt: %w", err)
+	}
+	if next == nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO message_events (message_id, status, detail) VALUES ($1, 'FAILED', $2)`, id, reason); err != nil {
+			return fmt.Errorf("record failed attempt: %w", err)
+		}
+	}
+	return nil
+}
+
+// CancelQueued cancels a message still QUEUED. found is false when the session has no such
+// message; cancelled is false when it is no longer queued.
+func CancelQueued(ctx context.Context, db DBTX, sessionID, id string) (found, cancelled bool, status model.MessageStatus, err error) {
+	err = db.QueryRow(ctx, `
+		WITH target AS (SELECT id, status FROM messages WHERE id = $1 AND session_id = $2 FOR UPDATE),
+		     upd AS (UPDATE messages m SET status = 'CANCELLED', updated_at = now() FROM target
+		             WHERE m.id = target.id AND target.status = 'QUEUED' RETURNING m.id),
+		     ev AS (INSERT INTO message_events (message_id, status) SELECT id, 'CANCELLED' FROM upd)
+		SELECT (SELECT count(*) FROM target) > 0, (SELECT count(*) FROM upd) > 0,
+		       coalesce((SELECT status FROM target), 'QUEUED')`, id, sessionID).Scan(&found, &cancelled, &status)
+	if err != nil {
+		return false, false, "", fmt.Errorf("cancel message %s: %w", id, err)
+	}
+	if cancelled {
+		status = model.MessageCancelled
+	}
+	return found, cancelled, status, nil
+}
+
+// QueueStats are the figures of the async queue, for metrics.
+type QueueStats struct {
+	Depth        int64
+	OldestAgeSec float64
+}
+
+// GetQueueStats measures the queue.
+func GetQueueStats(ctx context.Context, db DBTX) (QueueStats, error) {
+	var s QueueStats
+	err := db.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
+		FROM messages WHERE status = 'QUEUED'`).Scan(&s.Depth, &s.OldestAgeSec)
+	if err != nil {
+		return s, fmt.Errorf("queue stats: %w", err)
+	}
+	return s, nil
+}
