@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
 		Accounts: accounts, APIKeys: apiKeys,
 		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions, Monitor: a.HealthMonitor,
-		Messaging: messaging, Quotas: quotas, Usage: usage, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},
+		Messaging: messaging, Quotas: quotas, Usage: usage, Maintenance: &service.Maintenance{DB: db, Logger: logger}, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},
 		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
 	}).Handler()
 	return a, nil
@@ -204,6 +204,9 @@ func (a *App) pruneExpired(ctx context.Context) {
 	for {
 		for what, prune := range map[string]func(context.Context, store.DBTX) (int64, error){
 			"tokens": store.PruneExpiredTokens, "idempotency keys": store.PruneIdempotencyKeys,
+			"logs, metrics samples and messages": func(ctx context.Context, db store.DBTX) (int64, error) {
+				return store.PruneOld(ctx, db, a.Config.SystemLogRetention, a.Config.MetricsRetention, a.Config.MessageRetention)
+			},
 		} {
 			if n, err := prune(ctx, a.DB); err != nil && ctx.Err() == nil {
 				a.Logger.WarnContext(ctx, "prune expired "+what, slog.Any("err", err))

@@ -12,7 +12,11 @@ import (
 const requestTimeout = 30 * time.Second
 
 // Handler is the whole API surface of the gateway.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.Routes() }
+
+// Routes builds the router behind Handler; tests walk it to compare it with the OpenAPI
+// document in api/.
+func (s *Server) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
@@ -29,6 +33,7 @@ func (s *Server) Handler() http.Handler {
 			middleware.Compress(5, "application/json", "text/csv", "text/plain"),
 			middleware.Timeout(requestTimeout))
 		r.Get("/health", s.apiHealth)
+		r.Mount("/docs", docsHandler()) // Swagger UI and the OpenAPI documents (docs.go)
 
 		r.Route("/auth", func(r chi.Router) {
 			r.Post("/register", s.register)
@@ -98,7 +103,7 @@ func (s *Server) Handler() http.Handler {
 		})
 
 		r.Route("/sessions", func(r chi.Router) {
-			r.Use(s.requireUser)
+			r.Use(s.requireUser, s.requireOpenForChanges)
 			r.Get("/", s.listSessions)
 			r.Post("/", s.createSession)
 			r.Get("/{id}", s.getSession)
@@ -117,7 +122,7 @@ func (s *Server) Handler() http.Handler {
 
 		// The Messaging API: the session comes from the API key.
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireAPIKey, s.chargeAPICall)
+			r.Use(s.requireAPIKey, s.requireOpen, s.chargeAPICall)
 			r.Get("/session/status", s.sessionStatusByKey)
 			// Sends: safe to retry with an Idempotency-Key; async with ?async=true.
 			r.Group(func(r chi.Router) {
@@ -149,6 +154,15 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/users/{id}", s.adminGetUser)
 			r.Put("/users/{id}", s.adminUpdateUser)
 			r.Delete("/users/{id}", s.adminDeleteUser)
+			r.Get("/dashboard", s.adminDashboard)
+			r.Get("/analytics", s.adminAnalytics)
+			r.Get("/sessions", s.adminListSessions)
+			r.Delete("/sessions/{id}", s.adminDeleteSession)
+			r.Post("/sessions/{id}/migrate", s.adminMigrateSession)
+			r.Get("/system/health", s.adminSystemHealth)
+			r.Get("/system/logs", s.adminSystemLogs)
+			r.Post("/system/maintenance", s.setMaintenance)
+			r.Get("/reports/export", s.exportReport)
 		})
 	}
 	// Every route exists under /api/v1 (canonical) and /api (the dashboard and newer workers).

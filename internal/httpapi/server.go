@@ -11,9 +11,11 @@ import (
 
 	"github.com/wagateway/gateway/internal/config"
 	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/netguard"
 	"github.com/wagateway/gateway/internal/ratelimit"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/workers"
 )
 
 // Deps are what the HTTP layer needs from the application.
@@ -33,6 +35,15 @@ type Deps struct {
 	WorkerAuth    *service.WorkerAuth
 	SessionEvents *service.SessionEvents
 	Sessions      *service.Sessions
+	// Monitor is the worker health monitor (admin routes under /workers/health).
+	Monitor *workers.Monitor
+	// Messaging, Quotas and Usage serve the Messaging API; Guard checks media URLs.
+	Messaging *service.Messaging
+	Quotas    *service.Quotas
+	Usage     *service.UsageRecorder
+	Guard     netguard.Guard
+	// Maintenance is the shared maintenance-mode switch.
+	Maintenance *service.Maintenance
 }
 
 // Server holds the dependencies of the handlers.
@@ -52,6 +63,14 @@ type Server struct {
 	workerAuth    *service.WorkerAuth
 	sessionEvents *service.SessionEvents
 	sessions      *service.Sessions
+	monitor       *workers.Monitor
+
+	messaging *service.Messaging
+	quotas    *service.Quotas
+	usage     *service.UsageRecorder
+	guard     netguard.Guard
+
+	maintenance *service.Maintenance
 }
 
 // NewServer wires the handlers to their dependencies.
@@ -72,5 +91,13 @@ func NewServer(d Deps) *Server {
 		workerAuth:    d.WorkerAuth,
 		sessionEvents: d.SessionEvents,
 		sessions:      d.Sessions,
+		monitor:       d.Monitor,
+
+		messaging: d.Messaging,
+		quotas:    d.Quotas,
+		usage:     d.Usage,
+		guard:     d.Guard,
+
+		maintenance: d.Maintenance,
 	}
 }

@@ -23,10 +23,11 @@ type SessionListItem struct {
 
 // SessionFilter selects sessions for a list.
 type SessionFilter struct {
-	UserID *string // nil: every user's (admins)
-	Status *model.SessionStatus
-	Limit  int
-	Offset int
+	UserID   *string // nil: every user's (admins)
+	WorkerID *string
+	Status   *model.SessionStatus
+	Limit    int
+	Offset   int
 }
 
 // sessionListSelect reads sessions with their worker and key, for sessionListItem.
@@ -51,15 +52,17 @@ func scanSessionListItem(row pgx.Row) (SessionListItem, error) {
 func ListSessions(ctx context.Context, db DBTX, f SessionFilter) ([]SessionListItem, int, error) {
 	var total int
 	err := db.QueryRow(ctx, `SELECT count(*) FROM sessions
-		WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::session_status IS NULL OR status = $2)`,
-		f.UserID, f.Status).Scan(&total)
+		WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::session_status IS NULL OR status = $2)
+		  AND ($3::text IS NULL OR worker_id = $3)`,
+		f.UserID, f.Status, f.WorkerID).Scan(&total)
 	if err != nil {
 		return nil, 0, fmt.Errorf("count sessions: %w", err)
 	}
 	rows, err := db.Query(ctx, sessionListSelect+`
 		WHERE ($1::uuid IS NULL OR s.user_id = $1) AND ($2::session_status IS NULL OR s.status = $2)
+		  AND ($5::text IS NULL OR s.worker_id = $5)
 		ORDER BY s.created_at DESC, s.id
-		LIMIT $3 OFFSET $4`, f.UserID, f.Status, f.Limit, f.Offset)
+		LIMIT $3 OFFSET $4`, f.UserID, f.Status, f.Limit, f.Offset, f.WorkerID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list sessions: %w", err)
 	}
@@ -186,22 +189,26 @@ func ListWorkerSessions(ctx context.Context, db DBTX, workerID string) ([]Placed
 }
 
 // MarkMissedHeartbeat counts a heartbeat that omitted sessions placed on the worker, and
-// disconnects (and unplaces) those omitted for the second time in a row. It returns them.
+// disconnects (and unplaces) those omitted for the second time in a row. It returns them,
+// with the status they had before, so that the change to DISCONNECTED can be published.
 func MarkMissedHeartbeat(ctx context.Context, db DBTX, workerID string, omitted []string) ([]PlacedSession, error) {
 	if len(omitted) == 0 {
 		return nil, nil
 	}
 	rows, err := db.Query(ctx, `
-		UPDATE sessions SET
-			missed_heartbeats = missed_heartbeats + 1,
-			status = CASE WHEN missed_heartbeats + 1 >= 2 THEN 'DISCONNECTED'::session_status ELSE status END,
-			worker_id = CASE WHEN missed_heartbeats + 1 >= 2 THEN NULL ELSE worker_id END,
-			qr_code = CASE WHEN missed_heartbeats + 1 >= 2 THEN NULL ELSE qr_code END,
-			status_reason = CASE WHEN missed_heartbeats + 1 >= 2 THEN 'not reported by its worker for two heartbeats'
-			                     ELSE status_reason END,
+		WITH omitted AS (
+			SELECT id, status AS old_status FROM sessions WHERE worker_id = $1 AND id = ANY($2) FOR UPDATE
+		)
+		UPDATE sessions s SET
+			missed_heartbeats = s.missed_heartbeats + 1,
+			status = CASE WHEN s.missed_heartbeats + 1 >= 2 THEN 'DISCONNECTED'::session_status ELSE s.status END,
+			worker_id = CASE WHEN s.missed_heartbeats + 1 >= 2 THEN NULL ELSE s.worker_id END,
+			qr_code = CASE WHEN s.missed_heartbeats + 1 >= 2 THEN NULL ELSE s.qr_code END,
+			status_reason = CASE WHEN s.missed_heartbeats + 1 >= 2 THEN 'not reported by its worker for two heartbeats'
+			                     ELSE s.status_reason END,
 			updated_at = now()
-		WHERE worker_id = $1 AND id = ANY($2)
-		RETURNING id, user_id::text, status, phone_number, display_name, missed_heartbeats >= 2`, workerID, omitted)
+		FROM omitted WHERE s.id = omitted.id AND s.worker_id = $1
+		RETURNING s.id, s.user_id::text, omitted.old_status, s.phone_number, s.display_name, s.missed_heartbeats >= 2`, workerID, omitted)
 	if err != nil {
 		return nil, fmt.Errorf("mark missed heartbeat: %w", err)
 	}
