@@ -145,6 +145,13 @@ func (v *sendValidator) common(c sendCommon) (string, []string) {
 	return to, mentions
 }
 
+// notBlank refuses a value of spaces only (the required tag already reports an empty one).
+func (v *sendValidator) notBlank(field, value string) {
+	if value != "" && strings.TrimSpace(value) == "" {
+		v.add(field, "must not be blank")
+	}
+}
+
 func (v *sendValidator) mediaURL(field, raw string) *string {
 	if raw == "" {
 		return nil
@@ -192,17 +199,75 @@ func dedupeFields(in []model.FieldError) []model.FieldError {
 	return out
 }
 
+// @Summary Send a text message
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Tags Messaging
+// @ID sendText
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendTextRequest true "Recipient and text (1–4096 characters)"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendText [post]
 func (s *Server) sendText(w http.ResponseWriter, r *http.Request) {
 	var req sendTextRequest
 	var out service.Outgoing
 	err := s.decodeSend(r, &req, func(v *sendValidator) {
 		to, mentions := v.common(req.sendCommon)
+		v.notBlank("message", req.Message)
 		out = outgoing(model.MessageText, protocol.SendText, to, req.sendCommon, mentions)
 		out.Request.Message, out.Content = &req.Message, &req.Message
 	})
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send an image
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Description Media URLs must be http or https and must not point at private or loopback addresses (unless WEBHOOK_ALLOW_PRIVATE is set): the worker downloads them.
+// @Tags Messaging
+// @ID sendImage
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendImageRequest true "Recipient, image URL and caption"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendImage [post]
 func (s *Server) sendImage(w http.ResponseWriter, r *http.Request) {
 	var req sendImageRequest
 	var out service.Outgoing
@@ -215,6 +280,35 @@ func (s *Server) sendImage(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a document
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Description Media URLs must be http or https and must not point at private or loopback addresses (unless WEBHOOK_ALLOW_PRIVATE is set): the worker downloads them.
+// @Tags Messaging
+// @ID sendFile
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendFileRequest true "Recipient, file URL, file name and caption"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendFile [post]
 func (s *Server) sendFile(w http.ResponseWriter, r *http.Request) {
 	var req sendFileRequest
 	var out service.Outgoing
@@ -228,6 +322,35 @@ func (s *Server) sendFile(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a voice note
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Description Media URLs must be http or https and must not point at private or loopback addresses (unless WEBHOOK_ALLOW_PRIVATE is set): the worker downloads them.
+// @Tags Messaging
+// @ID sendVoice
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendVoiceRequest true "Recipient and audio URL"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendVoice [post]
 func (s *Server) sendVoice(w http.ResponseWriter, r *http.Request) {
 	var req sendVoiceRequest
 	var out service.Outgoing
@@ -240,6 +363,35 @@ func (s *Server) sendVoice(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a video
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Description Media URLs must be http or https and must not point at private or loopback addresses (unless WEBHOOK_ALLOW_PRIVATE is set): the worker downloads them.
+// @Tags Messaging
+// @ID sendVideo
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendVideoRequest true "Recipient, video URL and caption"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendVideo [post]
 func (s *Server) sendVideo(w http.ResponseWriter, r *http.Request) {
 	var req sendVideoRequest
 	var out service.Outgoing
@@ -252,6 +404,34 @@ func (s *Server) sendVideo(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a location
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Tags Messaging
+// @ID sendLocation
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendLocationRequest true "Recipient, latitude (−90..90), longitude (−180..180), name and address"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendLocation [post]
 func (s *Server) sendLocation(w http.ResponseWriter, r *http.Request) {
 	var req sendLocationRequest
 	var out service.Outgoing
@@ -267,11 +447,40 @@ func (s *Server) sendLocation(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a contact card
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Tags Messaging
+// @ID sendContactVcard
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendContactRequest true "Recipient and the contact's name, phone, email and organisation"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendContactVcard [post]
 func (s *Server) sendContact(w http.ResponseWriter, r *http.Request) {
 	var req sendContactRequest
 	var out service.Outgoing
 	err := s.decodeSend(r, &req, func(v *sendValidator) {
 		to, mentions := v.common(req.sendCommon)
+		v.notBlank("contactName", req.ContactName)
 		out = outgoing(model.MessageContact, protocol.SendContact, to, req.sendCommon, mentions)
 		phone, ok := service.NormalizePhone(req.ContactPhone)
 		if req.ContactPhone != "" && !ok {
@@ -284,6 +493,34 @@ func (s *Server) sendContact(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a link with preview
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Tags Messaging
+// @ID sendLink
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendLinkRequest true "Recipient, URL, and the preview's title, description and thumbnail URL"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendLink [post]
 func (s *Server) sendLink(w http.ResponseWriter, r *http.Request) {
 	var req sendLinkRequest
 	var out service.Outgoing
@@ -302,6 +539,34 @@ func (s *Server) sendLink(w http.ResponseWriter, r *http.Request) {
 	s.finishSend(w, r, out, err)
 }
 
+// @Summary Send a poll
+// @Description Sends to `to`: a phone number (8–15 digits; +, spaces and dashes are ignored) or a WhatsApp ID (…@s.whatsapp.net, …@lid, a group …@g.us, …@newsletter). Every send takes quotedMessageId (a reply) and mentions; scheduledAt (RFC 3339, up to 30 days ahead) needs an async send. The session must be CONNECTED; each message counts against the user's hourly message quota.
+// @Tags Messaging
+// @ID sendPoll
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param Idempotency-Key header string false "Makes the send safe to retry: the same key on the same session within 24 h returns the first answer and sends nothing again" maxLength(255)
+// @Param Prefer header string false "respond-async queues the send like ?async=true"
+// @Param async query bool false "Queue the message and answer 202 once it is stored; delivery happens in order per session, retried while the worker fails"
+// @Param body body sendPollRequest true "Recipient and the poll: question, 2–12 distinct options, how many may be chosen (default 1)"
+// @Success 200 {object} envelope{data=service.SendResult} "Sent: the worker accepted the message"
+// @Success 202 {object} envelope{data=service.SendResult} "Queued (async): status QUEUED"
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED, or the Idempotency-Key was used with another body"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call or message quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendPoll [post]
 func (s *Server) sendPoll(w http.ResponseWriter, r *http.Request) {
 	var req sendPollRequest
 	var out service.Outgoing
@@ -311,6 +576,7 @@ func (s *Server) sendPoll(w http.ResponseWriter, r *http.Request) {
 		if req.Poll == nil {
 			return
 		}
+		v.notBlank("poll.name", req.Poll.Name)
 		selectable := 1
 		if req.Poll.SelectableCount != nil {
 			selectable = *req.Poll.SelectableCount
@@ -398,6 +664,27 @@ func withSchedule(next http.Handler) http.Handler {
 }
 
 // cancelMessage cancels a message still QUEUED.
+//
+// @Summary Cancel a queued message
+// @Description Cancels an async or scheduled message that is still QUEUED; it is then never sent.
+// @Tags Messaging
+// @ID cancelMessage
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param id path string true "Message ID (ours)" format(uuid)
+// @Success 200 {object} envelope{data=cancelledMessageData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 404 {object} errorEnvelope "not_found: no such message in this session"
+// @Failure 409 {object} errorEnvelope "conflict: the message is no longer QUEUED"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 503 {object} errorEnvelope "maintenance: maintenance mode is on (administrators are not affected)"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/messages/{id} [delete]
 func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request) {
 	id, err := pathUUID(r, "id")
 	if err != nil {
@@ -447,6 +734,29 @@ var dashboardTypes = map[string]struct {
 }
 
 // dashboardSend is the JWT send of the dashboard, for a session the caller may see.
+//
+// @Summary Send a message from the dashboard
+// @Description The dashboard's send, with a JWT instead of an API key, for a session the caller may see. type is one of TEXT (needs message), IMAGE, DOCUMENT (or FILE), AUDIO (or VOICE), VIDEO (these need mediaUrl), LOCATION (needs location) and CONTACT (needs contact). Always synchronous; counts against the owner's message quota.
+// @Description Media URLs must be http or https and must not point at private or loopback addresses (unless WEBHOOK_ALLOW_PRIVATE is set): the worker downloads them.
+// @Tags Sessions
+// @ID dashboardSend
+// @Accept json
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "Session ID (3–100 characters: letters, digits, - and _; case-insensitive)"
+// @Param body body dashboardSendRequest true "The message"
+// @Success 200 {object} envelope{data=service.SendResult}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 404 {object} errorEnvelope "not_found: no such session, or it belongs to another user"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the owner's hourly message quota; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Router /api/v1/sessions/{id}/send [post]
 func (s *Server) dashboardSend(w http.ResponseWriter, r *http.Request) {
 	id, err := pathSessionID(r)
 	if err != nil {
@@ -529,6 +839,31 @@ type seenRequest struct {
 
 // sendSeen marks a chat's message as read on WhatsApp (the original answered a hard-coded
 // success without asking the worker).
+//
+// @Summary Mark a message as read
+// @Description Sends a read receipt for a received message (blue ticks) through the worker.
+// @Tags Messaging
+// @ID sendSeen
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param body body seenRequest true "The chat and the WhatsApp message ID"
+// @Success 200 {object} envelope{data=seenData}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/sendSeen [post]
 func (s *Server) sendSeen(w http.ResponseWriter, r *http.Request) {
 	var req seenRequest
 	var to string
@@ -545,9 +880,58 @@ func (s *Server) sendSeen(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, "Message marked as seen", map[string]any{"to": to, "messageId": req.MessageID, "status": res.Status})
 }
 
+// @Summary Show typing
+// @Description Shows "typing…" in the chat until stopTyping or WhatsApp's own timeout.
+// @Tags Messaging
+// @ID startTyping
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param body body toRequest true "The chat"
+// @Success 200 {object} envelope{data=typingData}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/startTyping [post]
 func (s *Server) startTyping(w http.ResponseWriter, r *http.Request) {
 	s.typing(w, r, protocol.SendTypingStart)
 }
+
+// @Summary Stop showing typing
+// @Description Clears the typing indicator of startTyping.
+// @Tags Messaging
+// @ID stopTyping
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param body body toRequest true "The chat"
+// @Success 200 {object} envelope{data=typingData}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/stopTyping [post]
 func (s *Server) stopTyping(w http.ResponseWriter, r *http.Request) {
 	s.typing(w, r, protocol.SendTypingStop)
 }
@@ -570,6 +954,30 @@ type checkNumberRequest struct {
 	Phone string `json:"phone" validate:"required,max=32"`
 }
 
+// @Summary Check a number is on WhatsApp
+// @Description Asks the worker whether the number has a WhatsApp account; jid is its WhatsApp ID.
+// @Tags Messaging
+// @ID checkNumber
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param body body checkNumberRequest true "The phone number (8–15 digits, international format)"
+// @Success 200 {object} envelope{data=protocol.CheckNumberResult}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/checkNumber [post]
 func (s *Server) checkNumber(w http.ResponseWriter, r *http.Request) {
 	var req checkNumberRequest
 	var phone string
@@ -601,6 +1009,38 @@ type manageRequest struct {
 }
 
 // manageMessage performs one of the message actions named by the route.
+//
+// @Summary Act on a sent or received message
+// @Description The action is the last path segment: delete (for me, or for everyone with forEveryone), unsend, reaction (needs emoji), edit (needs newText), read, star, unstar. phone is the chat of the message (phone number or WhatsApp ID); messageId is WhatsApp's message ID.
+// @Tags Messaging
+// @Accept json
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param messageId path string true "WhatsApp message ID" maxLength(128)
+// @Param body body manageRequest true "The chat and the action's fields"
+// @Success 200 {object} envelope{data=messageActionData}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 404 {object} errorEnvelope "not_found: messageId is empty or too long"
+// @Failure 409 {object} errorEnvelope "conflict: the session is not CONNECTED"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no worker is available, or the session's worker is unreachable or timed out; maintenance: maintenance mode is on (administrators are not affected)"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/message/{messageId}/delete [post]
+// @Router /api/v1/message/{messageId}/unsend [post]
+// @Router /api/v1/message/{messageId}/reaction [post]
+// @Router /api/v1/message/{messageId}/edit [post]
+// @Router /api/v1/message/{messageId}/read [post]
+// @Router /api/v1/message/{messageId}/star [post]
+// @Router /api/v1/message/{messageId}/unstar [post]
 func (s *Server) manageMessage(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		messageID := chi.URLParam(r, "messageId")
@@ -634,6 +1074,26 @@ func (s *Server) manageMessage(action string) http.HandlerFunc {
 }
 
 // getMessage shows one message of the key's session with its status history.
+//
+// @Summary Show a message
+// @Description A message of the API key's session (id is ours, as answered by the sends) with its status history.
+// @Tags Messaging
+// @ID getMessage
+// @Produce json
+// @Security APIKey
+// @Security APIKeyBearer
+// @Param id path string true "Message ID (ours)" format(uuid)
+// @Success 200 {object} envelope{data=messageData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, unknown, revoked or inactive API key"
+// @Failure 404 {object} errorEnvelope "not_found: no such message in this session"
+// @Failure 429 {object} errorEnvelope "rate_limited: the per-IP limit or the user's hourly API-call quota; see Retry-After and X-RateLimit-*"
+// @Failure 503 {object} errorEnvelope "maintenance: maintenance mode is on (administrators are not affected)"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Header all {integer} X-RateLimit-Limit "API calls allowed per hour by the user's tier"
+// @Header all {integer} X-RateLimit-Remaining "API calls left in the current hourly window"
+// @Header all {integer} X-RateLimit-Reset "Unix time (seconds) at which the window resets"
+// @Header 429 {integer} Retry-After "Seconds to wait before retrying"
+// @Router /api/v1/messages/{id} [get]
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 	id, err := pathUUID(r, "id")
 	if err != nil {
@@ -649,6 +1109,26 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 // listSessionMessages is the session's history, newest first, with keyset paging.
+//
+// @Summary A session's message history
+// @Description Sent and received messages, newest first, with keyset pagination: pass nextCursor as cursor for the next page (null on the last page).
+// @Tags Sessions
+// @ID listSessionMessages
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "Session ID (3–100 characters: letters, digits, - and _; case-insensitive)"
+// @Param direction query string false "Direction" Enums(INBOUND, OUTBOUND)
+// @Param status query string false "Status" Enums(QUEUED, PENDING, SENT, DELIVERED, READ, FAILED, CANCELLED)
+// @Param type query string false "Type" Enums(TEXT, IMAGE, DOCUMENT, AUDIO, VIDEO, STICKER, LOCATION, CONTACT, LINK, POLL, REACTION)
+// @Param limit query int false "Messages per page" minimum(1) maximum(100) default(20)
+// @Param cursor query string false "nextCursor of the previous page"
+// @Success 200 {object} envelope{data=messageListData}
+// @Failure 400 {object} errorEnvelope "validation_error: a query parameter is malformed or out of range (details lists each)"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 404 {object} errorEnvelope "not_found: no such session, or it belongs to another user"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/sessions/{id}/messages [get]
 func (s *Server) listSessionMessages(w http.ResponseWriter, r *http.Request) {
 	id, err := pathSessionID(r)
 	if err != nil {

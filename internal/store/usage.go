@@ -90,3 +90,44 @@ func GetUsage(ctx context.Context, db DBTX, userID string, sessionID *string, si
 	}
 	return u, rows.Err()
 }
+
+// UsageCount is a number of requests of one kind in one hour.
+type UsageCount struct {
+	UserID    string
+	SessionID string
+	APIKeyID  string
+	Kind      string // message, api_call
+	Bucket    time.Time
+	Count     int64
+}
+
+// AddUsage adds counts to the hourly usage records in one statement.
+func AddUsage(ctx context.Context, db DBTX, counts []UsageCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	n := len(counts)
+	users, sessions, keys, kinds := make([]string, n), make([]*string, n), make([]*string, n), make([]string, n)
+	buckets, values := make([]time.Time, n), make([]int64, n)
+	for i, c := range counts {
+		users[i], kinds[i], buckets[i], values[i] = c.UserID, c.Kind, c.Bucket, c.Count
+		if c.SessionID != "" {
+			sessions[i] = &counts[i].SessionID
+		}
+		if c.APIKeyID != "" {
+			keys[i] = &counts[i].APIKeyID
+		}
+	}
+	_, err := db.Exec(ctx, `
+		INSERT INTO usage_records (user_id, session_id, api_key_id, kind, bucket, count)
+		SELECT u.user_id, u.session_id, u.api_key_id, u.kind, u.bucket, u.count
+		FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::bigint[])
+		     AS u(user_id, session_id, api_key_id, kind, bucket, count)
+		WHERE EXISTS (SELECT 1 FROM users WHERE id = u.user_id)
+		ON CONFLICT (user_id, session_id, kind, bucket) DO UPDATE SET count = usage_records.count + excluded.count`,
+		users, sessions, keys, kinds, buckets, values)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}

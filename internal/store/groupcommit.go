@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"sync"
+)
+
+// GroupCommit turns many concurrent single-row writes into few multi-row statements: callers
+// hand in a row and wait; a few flushers each take whatever rows are waiting (up to MaxBatch)
+// and write them in one statement, one commit. Under load a batch grows by itself while the
+// previous commit runs; alone, a row is written at once. No row is ever answered before its
+// statement committed.
+type GroupCommit[In, Out any] struct {
+	// Flush writes a batch and returns one result per row, in order.
+	Flush    func(ctx context.Context, rows []In) ([]Out, error)
+	MaxBatch int
+	Flushers int
+
+	once  sync.Once
+	queue chan pending[In, Out]
+}
+
+type pending[In, Out any] struct {
+	row  In
+	done chan result[Out]
+}
+
+type result[Out any] struct {
+	out Out
+	err error
+}
+
+func (g *GroupCommit[In, Out]) init() {
+	g.once.Do(func() {
+		if g.MaxBatch <= 0 {
+			g.MaxBatch = 128
+		}
+		if g.Flushers <= 0 {
+			g.Flushers = 4
+		}
+		g.queue = make(chan pending[In, Out], g.MaxBatch*g.Flushers)
+	})
+}
+
+// Do writes row with others and returns its result once committed.
+func (g *GroupCommit[In, Out]) Do(ctx context.Context, row In) (Out, error) {
+	g.init()
+	p := pending[In, Out]{row: row, done: make(chan result[Out], 1)}
+	var zero Out
+	select {
+	case g.queue <- p:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	// Once queued, the row will be written: wait for the outcome even if the caller gives up,
+	// so that an answer never contradicts the database.
+	r := <-p.done
+	return r.out, r.err
+}
+
+// Run flushes until ctx ends, then drains what is queued. It blocks; the app runs it as a
+// background loop.
+func (g *GroupCommit[In, Out]) Run(ctx context.Context) {
+	g.init()
+	var wg sync.WaitGroup
+	for range g.Flushers {
+		wg.Go(func() { g.flushLoop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (g *GroupCommit[In, Out]) flushLoop(ctx context.Context) {
+	batch := make([]pending[In, Out], 0, g.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-g.queue:
+			batch = append(batch, p)
+		case <-ctx.Done():
+			g.drain(context.WithoutCancel(ctx))
+			return
+		}
+	collect:
+		for len(batch) < g.MaxBatch {
+			select {
+			case p := <-g.queue:
+				batch = append(batch, p)
+			default:
+				break collect
+			}
+		}
+		g.flush(context.WithoutCancel(ctx), batch)
+	}
+}
+
+func (g *GroupCommit[In, Out]) drain(ctx context.Context) {
+	for {
+		select {
+		case p := <-g.queue:
+			g.flush(ctx, []pending[In, Out]{p})
+		default:
+			return
+		}
+	}
+}
+
+func (g *GroupCommit[In, Out]) flush(ctx context.Context, batch []pending[In, Out]) {
+	rows := make([]In, len(batch))
+	for i, p := range batch {
+		rows[i] = p.row
+	}
+	outs, err := g.Flush(ctx, rows)
+	for i, p := range batch {
+		var r result[Out]
+		switch {
+		case err != nil:
+			r.err = err
+		case i < len(outs):
+			r.out = outs[i]
+		}
+		p.done <- r
+	}
+}

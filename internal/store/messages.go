@@ -1,0 +1,306 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/model"
+)
+
+// OutboundMessage is a send to record before it is forwarded.
+type OutboundMessage struct {
+	ID        string
+	SessionID string
+	To        string
+	Type      model.MessageType
+	Content   *string
+	MediaURL  *string
+	Filename  *string
+	Caption   *string
+	Payload   json.RawMessage
+}
+
+// RecordedOutbound is the outcome of recording a send.
+type RecordedOutbound struct {
+	CreatedAt time.Time
+	// SessionStatus is the session's status when the send was recorded; a send to a session
+	// that is not CONNECTED is recorded FAILED at once.
+	SessionStatus model.SessionStatus
+	Err           error
+}
+
+// RecordOutboundBatch records sends in one statement: PENDING (and its history entry) when
+// the session is CONNECTED, else FAILED with the reason. The session's status is read in the
+// same statement, so a send is never forwarded to a session that was not connected when it
+// was recorded.
+func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundMessage) ([]RecordedOutbound, error) {
+	n := len(rows)
+	ids, sessions, tos, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	contents, media, files, captions := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	payloads := make([][]byte, n)
+	for i, r := range rows {
+		ids[i], sessions[i], tos[i], types[i] = r.ID, r.SessionID, r.To, string(r.Type)
+		contents[i], media[i], files[i], captions[i] = r.Content, r.MediaURL, r.Filename, r.Caption
+		payloads[i] = r.Payload
+	}
+	out := make([]RecordedOutbound, n)
+	index := make(map[string]int, n)
+	for i, id := range ids {
+		index[id] = i
+	}
+	err := WithTx(ctx, db, func(tx pgx.Tx) error {
+		rs, err := tx.Query(ctx, `
+			WITH input AS (
+				SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
+				                     $7::text[], $8::text[], $9::jsonb[])
+				       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload)
+			), ins AS (
+				INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
+				                      caption, payload, status, error_message, attempts)
+				SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
+				       i.caption, i.payload,
+				       CASE WHEN s.status = 'CONNECTED' THEN 'PENDING'::message_status ELSE 'FAILED'::message_status END,
+				       CASE WHEN s.status = 'CONNECTED' THEN NULL ELSE 'session not connected: ' || s.status END,
+				       CASE WHEN s.status = 'CONNECTED' THEN 1 ELSE 0 END
+				FROM input i JOIN sessions s ON s.id = i.session_id
+				RETURNING id, status, created_at, session_id
+			), history AS (
+				INSERT INTO message_events (message_id, status, at, detail)
+				SELECT id, status, created_at, NULL FROM ins
+			)
+			SELECT ins.id::text, ins.created_at, s.status FROM ins JOIN sessions s ON s.id = ins.session_id`,
+			ids, sessions, tos, types, contents, media, files, captions, payloads)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var id string
+			var r RecordedOutbound
+			if err := rs.Scan(&id, &r.CreatedAt, &r.SessionStatus); err != nil {
+				return err
+			}
+			out[index[id]] = r
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record sends: %w", mapError(err))
+	}
+	for i := range out {
+		if out[i].CreatedAt.IsZero() {
+			out[i].Err = fmt.Errorf("record send: session %s: %w", rows[i].SessionID, model.ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+// SendOutcome is what the worker made of a send.
+type SendOutcome struct {
+	ID          string
+	Status      model.MessageStatus // SENT or FAILED
+	WAMessageID *string
+	Error       *string
+	At          time.Time
+}
+
+// RecordSendOutcomeBatch writes workers' answers in one statement, with history entries. A
+// message only moves forward: a receipt that arrived first is not overwritten.
+func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) error {
+	n := len(rows)
+	ids, statuses, waIDs, errs, ats := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
+	for i, r := range rows {
+		ids[i], statuses[i], waIDs[i], errs[i], ats[i] = r.ID, string(r.Status), r.WAMessageID, r.Error, r.At
+	}
+	_, err := db.Exec(ctx, `
+		WITH input AS (
+			SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[])
+			       AS t(id, status, wa_message_id, error_message, at)
+		), upd AS (
+			UPDATE messages m SET
+				status = CASE WHEN m.status IN ('PENDING', 'QUEUED') THEN i.status ELSE m.status END,
+				wa_message_id = coalesce(i.wa_message_id, m.wa_message_id),
+				error_message = coalesce(i.error_message, m.error_message),
+				sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
+				updated_at = now()
+			FROM input i WHERE m.id = i.id
+			RETURNING m.id, i.status, i.at, i.error_message
+		)
+		INSERT INTO message_events (message_id, status, at, detail) SELECT id, status, at, error_message FROM upd`,
+		ids, statuses, waIDs, errs, ats)
+	if err != nil {
+		return fmt.Errorf("record send outcomes: %w", mapError(err))
+	}
+	return nil
+}
+
+const messageColumns = `id::text, session_id, direction, wa_message_id, from_number, to_number, message_type, content,
+	media_url, filename, caption, payload, status, error_message, attempts, scheduled_at, sent_at, delivered_at, read_at,
+	created_at`
+
+func scanMessage(row pgx.Row) (model.Message, error) {
+	var m model.Message
+	err := row.Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
+		&m.MediaURL, &m.Filename, &m.Caption, &m.Payload, &m.Status, &m.ErrorMessage, &m.Attempts, &m.ScheduledAt,
+		&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.CreatedAt)
+	return m, mapError(err)
+}
+
+// GetSessionMessage loads a message of a session; another session's message is ErrNotFound.
+func GetSessionMessage(ctx context.Context, db DBTX, sessionID, id string) (model.Message, error) {
+	m, err := scanMessage(db.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1 AND session_id = $2`, id, sessionID))
+	if err != nil {
+		return m, fmt.Errorf("get message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// StatusChange is one entry of a message's status history.
+type StatusChange struct {
+	Status model.MessageStatus `json:"status"`
+	At     time.Time           `json:"at"`
+	Detail *string             `json:"detail,omitempty"`
+}
+
+// ListMessageEvents returns a message's status history, oldest first.
+func ListMessageEvents(ctx context.Context, db DBTX, messageID string) ([]StatusChange, error) {
+	rows, err := db.Query(ctx, `SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY at, id`, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("message history: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StatusChange])
+	if err != nil {
+		return nil, fmt.Errorf("message history: %w", err)
+	}
+	return events, nil
+}
+
+// MessageFilter selects a page of a session's history, newest first.
+type MessageFilter struct {
+	SessionID string
+	Direction *model.MessageDirection
+	Status    *model.MessageStatus
+	Type      *model.MessageType
+	// Before is the keyset cursor: messages strictly older than this (created_at, id).
+	BeforeAt *time.Time
+	BeforeID *string
+	Limit    int
+}
+
+// ListMessages returns a page of a session's messages, newest first (keyset paging).
+func ListMessages(ctx context.Context, db DBTX, f MessageFilter) ([]model.Message, error) {
+	rows, err := db.Query(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE session_id = $1
+		  AND ($2::message_direction IS NULL OR direction = $2)
+		  AND ($3::message_status IS NULL OR status = $3)
+		  AND ($4::message_type IS NULL OR message_type = $4)
+		  AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+		ORDER BY created_at DESC, id DESC
+		LIMIT $7`, f.SessionID, f.Direction, f.Status, f.Type, f.BeforeAt, f.BeforeID, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (model.Message, error) { return scanMessage(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// ReceiptUpdate is a delivery receipt to apply.
+type ReceiptUpdate struct {
+	SessionID    string
+	WAMessageID  string
+	Status       model.MessageStatus
+	At           time.Time
+	DeliveredAt  *time.Time
+	ReadAt       *time.Time
+	ErrorMessage *string
+}
+
+// ApplyReceipt moves a message forward to the receipt's status (PENDING < SENT < DELIVERED <
+// READ; FAILED only from PENDING or SENT) and records it in the history. found is false for
+// an unknown WhatsApp ID; applied is false when the receipt would move the message backwards.
+func ApplyReceipt(ctx context.Context, db DBTX, r ReceiptUpdate) (msg model.Message, found, applied bool, err error) {
+	err = WithTxOn(ctx, db, func(tx pgx.Tx) error {
+		var e error
+		msg, e = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE session_id = $1 AND wa_message_id = $2 FOR UPDATE`, r.SessionID, r.WAMessageID))
+		if e != nil {
+			return e
+		}
+		found = true
+		// FAILED (and CANCELLED) rank below everything but are final: nothing moves a message
+		// out of them.
+		forward := model.StatusRank(msg.Status) >= 0 && model.StatusRank(r.Status) > model.StatusRank(msg.Status)
+		if r.Status == model.MessageFailed {
+			forward = msg.Status == model.MessagePending || msg.Status == model.MessageSent
+		}
+		if !forward {
+			return nil
+		}
+		msg, e = scanMessage(tx.QueryRow(ctx, `UPDATE messages SET status = $2::message_status,
+				sent_at = CASE WHEN $2::message_status IN ('SENT', 'DELIVERED', 'READ') THEN coalesce(sent_at, $3) ELSE sent_at END,
+				delivered_at = CASE WHEN $2::message_status IN ('DELIVERED', 'READ') THEN coalesce(delivered_at, $4, $3) ELSE delivered_at END,
+				read_at = CASE WHEN $2::message_status = 'READ' THEN coalesce(read_at, $5, $3) ELSE read_at END,
+				error_message = CASE WHEN $2::message_status = 'FAILED' THEN coalesce($6, error_message) ELSE error_message END,
+				updated_at = now()
+			WHERE id = $1 RETURNING `+messageColumns, msg.ID, r.Status, r.At, r.DeliveredAt, r.ReadAt, r.ErrorMessage))
+		if e != nil {
+			return e
+		}
+		applied = true
+		_, e = tx.Exec(ctx, `INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)`,
+			msg.ID, r.Status, r.At, r.ErrorMessage)
+		return e
+	})
+	if err != nil {
+		if found || !isNotFound(err) {
+			return msg, found, applied, fmt.Errorf("apply receipt: %w", mapError(err))
+		}
+		return msg, false, false, nil
+	}
+	return msg, found, applied, nil
+}
+
+// InboundMessage is a received message to store.
+type InboundMessage struct {
+	SessionID   string
+	WAMessageID string
+	From        string
+	Type        model.MessageType
+	Content     *string
+	MediaURL    *string
+	Caption     *string
+	Payload     json.RawMessage
+	At          time.Time
+}
+
+// RecordInbound stores a received message once per (session, WhatsApp ID); a duplicate
+// returns the stored one with created=false.
+func RecordInbound(ctx context.Context, db DBTX, in InboundMessage) (model.Message, bool, error) {
+	m, err := scanMessage(db.QueryRow(ctx, `
+		INSERT INTO messages (session_id, direction, wa_message_id, from_number, message_type, content, media_url,
+		                      caption, payload, status, created_at, delivered_at)
+		VALUES ($1, 'INBOUND', $2, $3, $4, $5, $6, $7, $8, 'DELIVERED', $9, $9)
+		ON CONFLICT (session_id, wa_message_id) DO NOTHING
+		RETURNING `+messageColumns, in.SessionID, in.WAMessageID, in.From, in.Type, in.Content, in.MediaURL,
+		in.Caption, in.Payload, in.At))
+	if isNotFound(err) {
+		m, err = scanMessage(db.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE session_id = $1 AND wa_message_id = $2`, in.SessionID, in.WAMessageID))
+		if err != nil {
+			return m, false, fmt.Errorf("load duplicate inbound message: %w", err)
+		}
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("record inbound message: %w", err)
+	}
+	return m, true, nil
+}
