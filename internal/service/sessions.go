@@ -65,6 +65,9 @@ type CreatedSession struct {
 // Create makes a DISCONNECTED session with its API key. Every session counts toward the tier's
 // limit; the user's row is locked while counting so that racing creates cannot exceed it.
 func (s *Sessions) Create(ctx context.Context, caller *auth.Principal, name, requestedID string, displayName *string) (CreatedSession, error) {
+	if strings.TrimSpace(name) == "" { // stored trimmed: a name of spaces alone would be empty
+		return CreatedSession{}, model.ValidationError(model.FieldError{Field: "name", Message: "must not be blank"})
+	}
 	id, err := sessionIDFor(name, requestedID)
 	if err != nil {
 		return CreatedSession{}, err
@@ -217,6 +220,13 @@ func (s *Sessions) Place(ctx context.Context, sessionID, excludeWorker string) (
 		}
 		if sess.Status == model.SessionConnected || sess.Status == model.SessionInit {
 			return model.Errorf(model.KindConflict, "Session is already %s", sess.Status)
+		}
+		if sess.WorkerID != nil {
+			// The session's own slot is free for it: take it off its worker (inside this
+			// transaction) so that a full worker it already runs on can take it again.
+			if _, err := store.ReleaseSession(ctx, tx, sessionID, "", false, nil); err != nil {
+				return err
+			}
 		}
 		candidates, err := s.rankedWorkers(ctx, tx, excludeWorker)
 		if err != nil {

@@ -36,6 +36,8 @@ type Workers struct {
 	Bus      *events.Bus
 	Router   *router.Router
 	Logger   *slog.Logger
+	// Failover moves the sessions of workers that leave or fail; nil moves nothing.
+	Failover *Failover
 }
 
 var semver = regexp.MustCompile(`^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$`)
@@ -301,6 +303,10 @@ func (s *Workers) reconcile(ctx context.Context, workerID string, hb protocol.He
 			return synced, toStop, err
 		case res.Applied:
 			synced++
+		default: // stale, so not applied; but reported all the same, which resets the omissions
+			if err := store.ResetMissedHeartbeats(ctx, s.DB, entry.SessionID); err != nil {
+				return synced, toStop, err
+			}
 		}
 	}
 	var omitted []string
@@ -440,14 +446,19 @@ func (s *Workers) SessionsPreserved(ctx context.Context, caller WorkerCaller, wo
 
 // UnregisterResult is the answer of DELETE /workers/unregister.
 type UnregisterResult struct {
-	WorkerID         string    `json:"workerId"`
-	MigratedSessions int       `json:"migratedSessions"`
-	ReleasedSessions int       `json:"releasedSessions"`
-	UnregisteredAt   time.Time `json:"unregisteredAt"`
+	WorkerID string `json:"workerId"`
+	// MigratedSessions were placed on other workers and started there (failover).
+	MigratedSessions int `json:"migratedSessions"`
+	// ReleasedSessions were left DISCONNECTED with a reason.
+	ReleasedSessions int `json:"releasedSessions"`
+	// PreservedSessions stay placed on the worker, kept OFFLINE, through their
+	// sessions-preserved grace period.
+	PreservedSessions int       `json:"preservedSessions"`
+	UnregisteredAt    time.Time `json:"unregisteredAt"`
 }
 
-// Unregister removes a worker: its sessions are released (DISCONNECTED with a reason) and
-// the worker row is deleted.
+// Unregister removes a worker: its sessions are moved to other workers when failover is on,
+// else released (DISCONNECTED with a reason), and the worker row is deleted.
 func (s *Workers) Unregister(ctx context.Context, caller WorkerCaller, req protocol.UnregisterRequest) (UnregisterResult, error) {
 	workerID := NormalizeID(req.WorkerID)
 	if workerID == "" {
@@ -456,21 +467,52 @@ func (s *Workers) Unregister(ctx context.Context, caller WorkerCaller, req proto
 	if err := caller.mayActFor(workerID); err != nil {
 		return UnregisterResult{}, err
 	}
-	return s.remove(ctx, workerID, req.Endpoint, "worker unregistered")
+	return s.remove(ctx, workerID, req.Endpoint, "worker unregistered", true)
 }
 
-// remove releases a worker's sessions and deletes it, in one transaction.
-func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string) (UnregisterResult, error) {
+// remove takes a worker out of the fleet. With failover on, the worker is first set OFFLINE
+// (nothing new is placed on it) and its sessions are moved to other workers; when
+// keepPreserved, sessions in their sessions-preserved grace period stay placed on it and so
+// does the worker's row (OFFLINE), so that the worker can register again and recover them,
+// or the health monitor fails them over once the grace has passed. What is left is released
+// (DISCONNECTED with the reason) and the worker deleted, in one transaction.
+func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string, keepPreserved bool) (UnregisterResult, error) {
+	out := UnregisterResult{WorkerID: workerID}
+	if s.Failover != nil && s.Failover.Enabled {
+		worker, err := store.GetWorker(ctx, s.DB, workerID)
+		if err != nil {
+			return out, notFound(err, "Worker not found")
+		}
+		if err := sameEndpoint(worker, endpoint); err != nil {
+			return out, err
+		}
+		if worker, err = store.MarkWorkerLeaving(ctx, s.DB, workerID); err != nil {
+			return out, notFound(err, "Worker not found")
+		}
+		s.Router.PutWorker(ctx, worker)
+		cause := fmt.Sprintf("worker %s %s", workerID, strings.TrimPrefix(reason, "worker "))
+		moved, err := s.Failover.evacuate(ctx, workerID, cause, !keepPreserved)
+		if err != nil {
+			s.Logger.WarnContext(ctx, "fail over the sessions of a leaving worker; the rest are released",
+				slog.String("worker_id", workerID), slog.Any("err", err))
+		}
+		out.MigratedSessions, out.ReleasedSessions = moved.Moved, moved.Disconnected
+		if moved.Preserved > 0 {
+			out.PreservedSessions, out.UnregisteredAt = moved.Preserved, time.Now().UTC()
+			s.systemLog(ctx, model.LevelWarn, fmt.Sprintf("Worker %s is OFFLINE (%s); %d sessions moved, %d kept through their grace period",
+				workerID, reason, moved.Moved, moved.Preserved), workerID)
+			s.publishWorker(worker)
+			return out, nil
+		}
+	}
 	var released []store.PlacedSession
 	err := store.WithTx(ctx, s.DB, func(tx pgx.Tx) error {
 		worker, err := store.GetWorker(ctx, tx, workerID)
 		if err != nil {
 			return notFound(err, "Worker not found")
 		}
-		if endpoint != "" {
-			if normalized, err := normalizeEndpoint(endpoint); err == nil && normalized != worker.Endpoint {
-				return model.Errorf(model.KindConflict, "Worker %s is registered at another endpoint", workerID)
-			}
+		if err := sameEndpoint(worker, endpoint); err != nil {
+			return err
 		}
 		if released, err = store.ReleaseWorkerSessions(ctx, tx, workerID, reason); err != nil {
 			return err
@@ -478,7 +520,7 @@ func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string)
 		return store.DeleteWorker(ctx, tx, workerID)
 	})
 	if err != nil {
-		return UnregisterResult{}, err
+		return out, err
 	}
 	s.Client.Forget(workerID)
 	ids := make([]string, 0, len(released))
@@ -490,11 +532,26 @@ func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string)
 		s.Sessions.publish(model.Session{ID: p.ID, Status: p.Status},
 			model.Session{ID: p.ID, UserID: p.UserID, Status: model.SessionDisconnected})
 	}
-	s.systemLog(ctx, model.LevelWarn, fmt.Sprintf("Worker %s removed (%s); %d sessions released", workerID, reason, len(released)), workerID)
+	out.ReleasedSessions += len(released)
+	s.systemLog(ctx, model.LevelWarn, fmt.Sprintf("Worker %s removed (%s); %d sessions moved, %d released",
+		workerID, reason, out.MigratedSessions, out.ReleasedSessions), workerID)
 	s.Bus.Publish(events.Event{Type: events.WorkerStatusUpdated, WorkerID: workerID, Payload: map[string]any{
 		"workerId": workerID, "status": model.WorkerOffline, "sessionCount": 0, "timestamp": time.Now().UTC(),
 	}})
-	return UnregisterResult{WorkerID: workerID, ReleasedSessions: len(released), UnregisteredAt: time.Now().UTC()}, nil
+	out.UnregisteredAt = time.Now().UTC()
+	return out, nil
+}
+
+// sameEndpoint refuses to remove a worker named with an endpoint other than its own.
+func sameEndpoint(worker model.Worker, endpoint string) error {
+	if strings.TrimSpace(endpoint) == "" {
+		return nil
+	}
+	// An endpoint that is not even a URL is not the worker's endpoint either.
+	if normalized, err := normalizeEndpoint(endpoint); err != nil || normalized != worker.Endpoint {
+		return model.Errorf(model.KindConflict, "Worker %s is registered at another endpoint", worker.ID)
+	}
+	return nil
 }
 
 func (s *Workers) publishWorker(w model.Worker) {
@@ -614,7 +671,7 @@ func (s *Workers) Update(ctx context.Context, workerID string, c store.WorkerCha
 
 // Delete removes a worker by hand, releasing its sessions first.
 func (s *Workers) Delete(ctx context.Context, workerID string) (UnregisterResult, error) {
-	return s.remove(ctx, NormalizeID(workerID), "", "worker deleted by an administrator")
+	return s.remove(ctx, NormalizeID(workerID), "", "worker deleted by an administrator", false)
 }
 
 // EndpointTest is the outcome of testing a worker endpoint.

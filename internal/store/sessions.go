@@ -83,14 +83,44 @@ func GetSessionListItem(ctx context.Context, db DBTX, sessionID string) (Session
 }
 
 // ReleaseUserSessions disconnects every session of a user in the database: DISCONNECTED,
-// off its worker, with the reason recorded.
-func ReleaseUserSessions(ctx context.Context, db DBTX, userID, reason string) error {
-	_, err := db.Exec(ctx, `UPDATE sessions SET status = 'DISCONNECTED', worker_id = NULL, qr_code = NULL,
-		status_reason = $2, updated_at = now() WHERE user_id = $1`, userID, reason)
+// off its worker, with the reason recorded. It returns the IDs of the sessions that were
+// placed on a worker, whose routes must be forgotten.
+func ReleaseUserSessions(ctx context.Context, db DBTX, userID, reason string) ([]string, error) {
+	rows, err := db.Query(ctx, `
+		WITH placed AS (SELECT id, worker_id FROM sessions WHERE user_id = $1 FOR UPDATE)
+		UPDATE sessions s SET status = 'DISCONNECTED', worker_id = NULL, qr_code = NULL,
+			status_reason = $2, updated_at = now()
+		FROM placed WHERE s.id = placed.id
+		RETURNING s.id, placed.worker_id IS NOT NULL`, userID, reason)
 	if err != nil {
-		return fmt.Errorf("release sessions of user %s: %w", userID, err)
+		return nil, fmt.Errorf("release sessions of user %s: %w", userID, err)
 	}
-	return nil
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		var wasPlaced bool
+		if err := rows.Scan(&id, &wasPlaced); err != nil {
+			return nil, fmt.Errorf("release sessions of user %s: %w", userID, err)
+		}
+		if wasPlaced {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
+}
+
+// ListUserSessionIDs lists the IDs of a user's sessions.
+func ListUserSessionIDs(ctx context.Context, db DBTX, userID string) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT id FROM sessions WHERE user_id = $1`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+	}
+	return ids, nil
 }
 
 // GetUserSession loads a session of a user; another user's session is ErrNotFound.

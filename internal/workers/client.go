@@ -55,9 +55,11 @@ type Client struct {
 // NewClient returns a client that authenticates with the shared worker token.
 func NewClient(token string, m *metrics.Metrics, logger *slog.Logger) *Client {
 	transport := &http.Transport{
-		Proxy:                 nil, // workers are reached directly
-		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          512,
+		Proxy:       nil, // workers are reached directly
+		DialContext: (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// Room for an idle connection to every worker of a 1,000-worker fleet, so that each
+		// health round reuses them instead of dialling half the fleet again.
+		MaxIdleConns:          2048,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: CommandTimeout,
@@ -84,15 +86,28 @@ type call struct {
 	// idempotent calls are retried on any connection error or timeout; the others only when
 	// the connection was refused, since then the request never reached the worker.
 	idempotent bool
+	// once calls are never retried.
+	once bool
 }
 
 // Health asks GET {endpoint}/health directly (no breaker: it is how a breaker closes again).
 // A success closes the worker's breaker when workerID is known.
 func (c *Client) Health(ctx context.Context, workerID, endpoint string) (protocol.WorkerHealth, error) {
+	return c.health(ctx, workerID, endpoint, false)
+}
+
+// CheckHealth is Health without retries, for the health monitor: it counts failed rounds
+// itself, and retrying within a round would stretch every round by the backoff of each
+// dead worker.
+func (c *Client) CheckHealth(ctx context.Context, workerID, endpoint string) (protocol.WorkerHealth, error) {
+	return c.health(ctx, workerID, endpoint, true)
+}
+
+func (c *Client) health(ctx context.Context, workerID, endpoint string, once bool) (protocol.WorkerHealth, error) {
 	var h protocol.WorkerHealth
 	start := time.Now()
 	raw, err := c.do(ctx, Target{ID: workerID, Endpoint: endpoint}, call{name: "health", method: http.MethodGet,
-		path: "/health", timeout: HealthTimeout}, nil)
+		path: "/health", timeout: HealthTimeout, once: once}, nil)
 	c.observe("health", workerID, start, err)
 	if err != nil {
 		return h, err
@@ -214,7 +229,7 @@ func (c *Client) do(ctx context.Context, w Target, k call, body any) ([]byte, er
 	}
 	for attempt := 0; ; attempt++ {
 		raw, err := c.once(ctx, w, k, payload)
-		if err == nil || attempt >= len(c.retryDelays) || !retryable(err, k.idempotent) || ctx.Err() != nil {
+		if err == nil || k.once || attempt >= len(c.retryDelays) || !retryable(err, k.idempotent) || ctx.Err() != nil {
 			return raw, err
 		}
 		select {
