@@ -1,0 +1,151 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/metrics"
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/store"
+)
+
+// eventNames maps the internal bus's events to customer webhook events. Worker events are
+// for administrators, not customers.
+var eventNames = map[string]string{
+	events.MessageReceived:      model.WebhookMessageReceived,
+	events.MessageStatusUpdated: model.WebhookMessageStatus,
+	events.SessionStatusChanged: model.WebhookSessionStatus,
+	events.QRCodeUpdated:        model.WebhookSessionQR,
+}
+
+// Payload is the JSON body a receiver gets.
+type Payload struct {
+	// ID is unique per event and is also the webhook-id header, the same on every retry.
+	ID        string    `json:"id"`
+	Event     string    `json:"event"`
+	Timestamp time.Time `json:"timestamp"`
+	SessionID string    `json:"sessionId"`
+	Data      any       `json:"data"`
+}
+
+// newEventID returns a unique, time-ordered event ID.
+func newEventID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	return "evt_" + strings.ReplaceAll(id.String(), "-", "")
+}
+
+// recorderBuffer is the room the recorder has on the bus. The bus drops events for a
+// subscriber that is full, so it is generous: a burst waits here while a batch is stored.
+const recorderBuffer = 16384
+
+// maxBatch bounds the events stored in one statement.
+const maxBatch = 500
+
+// Recorder stores a delivery for every bus event that a session's webhook subscribes to,
+// before anything is attempted, so that a delivery survives a restart of the gateway or an
+// outage of the receiver. Events are stored in batches, one statement each.
+type Recorder struct {
+	db          store.DBTX
+	logger      *slog.Logger
+	metrics     *metrics.Events
+	stored      func()
+	events      <-chan events.Event
+	unsubscribe func()
+}
+
+// NewRecorder subscribes to the bus at once, so that no event raised after it returns is
+// missed; Run stores them. stored, when not nil, is called after deliveries were stored (to
+// wake the local Deliverer).
+func NewRecorder(bus *events.Bus, db store.DBTX, m *metrics.Events, logger *slog.Logger, stored func()) *Recorder {
+	ch, unsubscribe := bus.Subscribe(recorderBuffer)
+	return &Recorder{db: db, logger: logger, metrics: m, stored: stored, events: ch, unsubscribe: unsubscribe}
+}
+
+// Run stores deliveries until ctx ends, then stores what is already buffered and unsubscribes.
+func (r *Recorder) Run(ctx context.Context) {
+	defer r.unsubscribe()
+	batch := make([]store.NewWebhookDelivery, 0, maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			// Shutting down: store what was raised before.
+			for {
+				batch = r.collect(batch[:0])
+				if len(batch) == 0 {
+					return
+				}
+				r.store(ctx, batch)
+			}
+		case e := <-r.events:
+			batch = r.collect(r.add(batch[:0], e))
+			r.store(ctx, batch)
+		}
+	}
+}
+
+// collect adds what is buffered, without waiting, up to maxBatch.
+func (r *Recorder) collect(batch []store.NewWebhookDelivery) []store.NewWebhookDelivery {
+	for len(batch) < maxBatch {
+		select {
+		case e := <-r.events:
+			batch = r.add(batch, e)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (r *Recorder) add(batch []store.NewWebhookDelivery, e events.Event) []store.NewWebhookDelivery {
+	name, ok := eventNames[e.Type]
+	if !ok || e.SessionID == "" {
+		return batch
+	}
+	body, err := json.Marshal(Payload{ID: newEventID(), Event: name, Timestamp: e.At.UTC(), SessionID: e.SessionID, Data: e.Payload})
+	if err != nil {
+		r.logger.Error("webhook payload", slog.String("event", e.Type), slog.Any("err", err))
+		return batch
+	}
+	return append(batch, store.NewWebhookDelivery{SessionID: e.SessionID, Event: name, Payload: body})
+}
+
+// store writes a batch, trying again briefly when Postgres fails; what still fails is lost
+// and logged (the events live only in memory until stored). A batch taken from the bus is
+// stored even when shutdown begins meanwhile.
+func (r *Recorder) store(ctx context.Context, batch []store.NewWebhookDelivery) {
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	for wait := 50 * time.Millisecond; ; wait *= 4 {
+		var n int64
+		if n, err = store.InsertWebhookDeliveries(ctx, r.db, batch); err == nil {
+			r.metrics.WebhookStored.Add(float64(n))
+			if n > 0 && r.stored != nil {
+				r.stored()
+			}
+			return
+		}
+		if wait > time.Second {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	r.logger.Error("webhook deliveries lost: cannot store them", slog.Int("count", len(batch)), slog.Any("err", err))
+}
