@@ -26,10 +26,12 @@ import (
 	"github.com/wagateway/gateway/internal/metrics"
 	"github.com/wagateway/gateway/internal/netguard"
 	"github.com/wagateway/gateway/internal/ratelimit"
+	"github.com/wagateway/gateway/internal/realtime"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/service"
 	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/webhooks"
 	"github.com/wagateway/gateway/internal/workers"
 )
 
@@ -50,9 +52,15 @@ type App struct {
 	Router *router.Router
 	// HealthMonitor checks workers on the replica that holds the lease.
 	HealthMonitor *workers.Monitor
+	// Realtime serves Socket.IO and SSE clients; WebhookDeliverer delivers customer webhooks.
+	Realtime         *realtime.Hub
+	WebhookDeliverer *webhooks.Deliverer
 
 	// background loops started by Run, each waited for at shutdown.
 	loops []func(ctx context.Context)
+	// beforeShutdown run, in order, before the HTTP server drains: they end streams that
+	// would otherwise hold the drain until its timeout.
+	beforeShutdown []func()
 	// writers serve requests (group commit, usage); they run from New until Close.
 	stopWriters context.CancelFunc
 	writerCtx   context.Context //nolint:containedctx // the writers' lifetime, from New to Close
@@ -118,6 +126,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	a.WorkerClient = workers.NewClient(cfg.WorkerAuthToken, a.Metrics, logger)
 	sessionEvents := &service.SessionEvents{DB: db, Bus: a.Bus, Logger: logger}
 	a.Router = router.New(db, rdb, a.Keys, logger)
+	accounts.Router = a.Router
 	workerService := &service.Workers{DB: db, Client: a.WorkerClient, Sessions: sessionEvents, Bus: a.Bus,
 		Router: a.Router, Logger: logger}
 	sessions := &service.Sessions{DB: db, Router: a.Router, Client: a.WorkerClient, APIKeys: apiKeys,
@@ -148,12 +157,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 			st := a.HealthMonitor.Status()
 			return service.MonitorStatus{Running: st.Running, Leader: st.Leader, LastRunAt: st.LastRunAt}
 		}}
+	webhookService, err := a.wireEvents(ctx, accounts, sessions)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Handler = httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
 		Accounts: accounts, APIKeys: apiKeys,
 		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions, Monitor: a.HealthMonitor,
 		Messaging: messaging, Quotas: quotas, Usage: usage, Maintenance: &service.Maintenance{DB: db, Logger: logger}, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},
 		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
+		Realtime:   a.Realtime, Webhooks: webhookService,
 	}).Handler()
 	return a, nil
 }
@@ -269,6 +284,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		a.Logger.Info("shutting down", slog.Duration("timeout", a.Config.ShutdownTimeout))
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
 		defer cancel()
+		for _, hook := range a.beforeShutdown {
+			hook()
+		}
 		if shutdownErr := srv.Shutdown(shutdownCtx); shutdownErr != nil {
 			err = fmt.Errorf("drain requests: %w", shutdownErr)
 		}
@@ -283,6 +301,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 // Close stops the writers (after they wrote what was queued) and releases the pools.
 func (a *App) Close() {
+	if a.Realtime != nil {
+		a.Realtime.Close()
+	}
 	if a.stopWriters != nil {
 		a.stopWriters()
 		a.writers.Wait()

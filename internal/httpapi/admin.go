@@ -52,6 +52,23 @@ type maintenanceRequest struct {
 	Message string `json:"message" validate:"max=500"`
 }
 
+// @Summary Switch maintenance mode
+// @Description While on, customer traffic (Messaging API, and changes to sessions by non-administrators) is answered 503 maintenance with the message; administrators, health, admin and worker routes keep working.
+// @Tags Admin
+// @ID setMaintenance
+// @Accept json
+// @Produce json
+// @Security BearerJWT
+// @Param body body maintenanceRequest true "On or off, and the message shown to clients"
+// @Success 200 {object} envelope{data=store.Maintenance}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/system/maintenance [post]
 func (s *Server) setMaintenance(w http.ResponseWriter, r *http.Request) {
 	var req maintenanceRequest
 	if err := decode(r, &req); err != nil {
@@ -66,6 +83,18 @@ func (s *Server) setMaintenance(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, "Maintenance mode updated", m)
 }
 
+// @Summary Admin dashboard
+// @Description Totals, worker fleet, sessions, the last 24 hours of messages, and alerts (overloaded or OFFLINE workers, disabled webhooks).
+// @Tags Admin
+// @ID adminDashboard
+// @Produce json
+// @Security BearerJWT
+// @Success 200 {object} envelope{data=dashboardData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/dashboard [get]
 func (s *Server) adminDashboard(w http.ResponseWriter, r *http.Request) {
 	d, err := store.GetDashboard(r.Context(), s.db)
 	if err != nil {
@@ -109,6 +138,21 @@ func percentOf(part, whole int) float64 {
 
 var analyticsPeriods = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
 
+// @Summary Analytics
+// @Description Users, sessions, messages and workers over the period; ?metric= keeps only that section.
+// @Tags Admin
+// @ID adminAnalytics
+// @Produce json
+// @Security BearerJWT
+// @Param period query string false "Period" Enums(1h, 24h, 7d, 30d) default(24h)
+// @Param metric query string false "Only this section" Enums(users, sessions, messages, workers)
+// @Success 200 {object} envelope{data=analyticsData}
+// @Failure 400 {object} errorEnvelope "validation_error: a query parameter is malformed or out of range (details lists each)"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/analytics [get]
 func (s *Server) adminAnalytics(w http.ResponseWriter, r *http.Request) {
 	period := r.URL.Query().Get("period")
 	if period == "" {
@@ -145,6 +189,26 @@ func (s *Server) adminAnalytics(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminListSessions lists every user's sessions with status, user and worker filters.
+//
+// @Summary List every session
+// @Description Sessions of every user, newest first, with filters.
+// @Tags Admin
+// @ID adminListSessions
+// @Produce json
+// @Security BearerJWT
+// @Param status query string false "Status" Enums(INIT, QR_REQUIRED, CONNECTED, DISCONNECTED, RECONNECTING, ERROR)
+// @Param userId query string false "Only this user's sessions" format(uuid)
+// @Param workerId query string false "Only sessions placed on this worker"
+// @Param limit query int false "Items per page" minimum(1) maximum(100) default(20)
+// @Param page query int false "Page number, from 1 (or use offset)" minimum(1)
+// @Param offset query int false "Items to skip, from 0 (instead of page)" minimum(0)
+// @Success 200 {object} envelope{data=sessionListData}
+// @Failure 400 {object} errorEnvelope "validation_error: a query parameter is malformed or out of range (details lists each)"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/sessions [get]
 func (s *Server) adminListSessions(w http.ResponseWriter, r *http.Request) {
 	p, err := parsePage(r)
 	var bad []model.FieldError
@@ -181,6 +245,28 @@ type migrateRequest struct {
 	TargetWorkerID string `json:"targetWorkerId" validate:"max=100"`
 }
 
+// @Summary Move a session to another worker
+// @Description Tells the old worker to stop the session (credentials kept) and starts it on targetWorkerId, or on the best other worker when omitted.
+// @Tags Admin
+// @ID adminMigrateSession
+// @Accept json
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "Session ID (3–100 characters: letters, digits, - and _; case-insensitive)"
+// @Param body body migrateRequest false "The target worker (optional)"
+// @Success 200 {object} envelope{data=service.MigrateResult}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 404 {object} errorEnvelope "not_found: no such session or target worker"
+// @Failure 409 {object} errorEnvelope "conflict: the session already runs on the target worker"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 502 {object} errorEnvelope "worker_error: the worker answered with an error; its message is passed on"
+// @Failure 503 {object} errorEnvelope "connectivity_error: no other worker has free capacity, or the target is unreachable"
+// @Router /api/v1/admin/sessions/{id}/migrate [post]
 func (s *Server) adminMigrateSession(w http.ResponseWriter, r *http.Request) {
 	id, err := pathSessionID(r)
 	if err != nil {
@@ -200,6 +286,19 @@ func (s *Server) adminMigrateSession(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, "Session migrated", res)
 }
 
+// @Summary System health
+// @Description The readiness report plus process figures (goroutines, memory, GC) and connection pools. 503 with success false when Postgres or Redis does not answer.
+// @Tags Admin
+// @ID adminSystemHealth
+// @Produce json
+// @Security BearerJWT
+// @Success 200 {object} envelope{data=systemHealthData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Failure 503 {object} envelope{data=systemHealthData} "Postgres or Redis does not answer; success is false"
+// @Router /api/v1/admin/system/health [get]
 func (s *Server) adminSystemHealth(w http.ResponseWriter, r *http.Request) {
 	report := s.health.Check(r.Context())
 	var mem runtime.MemStats
@@ -224,6 +323,27 @@ func (s *Server) adminSystemHealth(w http.ResponseWriter, r *http.Request) {
 		Data: map[string]any{"health": report, "process": process, "pools": pools}})
 }
 
+// @Summary System log
+// @Description Important events (not access logs), newest first, with keyset pagination: pass nextCursor as cursor.
+// @Tags Admin
+// @ID adminSystemLogs
+// @Produce json
+// @Security BearerJWT
+// @Param level query string false "Level" Enums(ERROR, WARN, INFO, DEBUG)
+// @Param service query string false "Service (auth, sessions, workers, ...)"
+// @Param sessionId query string false "Session"
+// @Param workerId query string false "Worker"
+// @Param from query string false "From (RFC 3339)" format(date-time)
+// @Param to query string false "To (RFC 3339)" format(date-time)
+// @Param limit query int false "Entries per page" minimum(1) maximum(500) default(50)
+// @Param cursor query string false "nextCursor of the previous page"
+// @Success 200 {object} envelope{data=systemLogsData}
+// @Failure 400 {object} errorEnvelope "validation_error: a query parameter is malformed or out of range (details lists each)"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/system/logs [get]
 func (s *Server) adminSystemLogs(w http.ResponseWriter, r *http.Request) {
 	var bad []model.FieldError
 	q := r.URL.Query()
@@ -283,6 +403,24 @@ func (s *Server) adminSystemLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 // exportReport streams a report as CSV or JSON in constant memory.
+//
+// @Summary Export a report
+// @Description Streams a report as CSV or a JSON array (as a download), in constant memory. An error after the first row ends the body early instead of an error envelope.
+// @Tags Admin
+// @ID exportReport
+// @Produce text/csv,json
+// @Security BearerJWT
+// @Param type query string true "Report" Enums(users, sessions, messages, usage)
+// @Param format query string false "Format" Enums(csv, json) default(csv)
+// @Param from query string false "From (RFC 3339)" format(date-time)
+// @Param to query string false "To (RFC 3339)" format(date-time)
+// @Success 200 {file} file "The report (Content-Disposition: attachment)"
+// @Failure 400 {object} errorEnvelope "validation_error: a query parameter is malformed or out of range (details lists each)"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/reports/export [get]
 func (s *Server) exportReport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var bad []model.FieldError
@@ -387,6 +525,20 @@ func csvValue(v any) string {
 	}
 }
 
+// @Summary Delete any session
+// @Description Deletes a session of any user, like DELETE /sessions/{id}.
+// @Tags Admin
+// @ID adminDeleteSession
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "Session ID (3–100 characters: letters, digits, - and _; case-insensitive)"
+// @Success 200 {object} envelope{data=deletedSessionData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 404 {object} errorEnvelope "not_found: no such session"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/sessions/{id} [delete]
 func (s *Server) adminDeleteSession(w http.ResponseWriter, r *http.Request) {
 	id, err := pathSessionID(r)
 	if err != nil {

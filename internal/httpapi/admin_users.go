@@ -10,6 +10,27 @@ import (
 )
 
 // adminListUsers lists users with search (email or name), role, tier and isActive filters.
+//
+// @Summary List users
+// @Description Every user, newest first, with filters.
+// @Tags Admin
+// @ID adminListUsers
+// @Produce json
+// @Security BearerJWT
+// @Param search query string false "Case-insensitive substring of the email or name" maxLength(254)
+// @Param role query string false "Role" Enums(USER, ADMINISTRATOR)
+// @Param tier query string false "Tier" Enums(BASIC, PRO, MAX)
+// @Param isActive query bool false "Active or deactivated users only"
+// @Param limit query int false "Items per page" minimum(1) maximum(100) default(20)
+// @Param page query int false "Page number, from 1 (or use offset)" minimum(1)
+// @Param offset query int false "Items to skip, from 0 (instead of page)" minimum(0)
+// @Success 200 {object} envelope{data=userListData}
+// @Failure 400 {object} errorEnvelope "validation_error: a query parameter is malformed or out of range (details lists each)"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/users [get]
 func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request) {
 	p, err := parsePage(r)
 	var bad []model.FieldError
@@ -39,6 +60,20 @@ func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, "", map[string]any{"users": views, "pagination": p.describe(total)})
 }
 
+// @Summary Show a user
+// @Description The user with their statistics.
+// @Tags Admin
+// @ID adminGetUser
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "User ID" format(uuid)
+// @Success 200 {object} envelope{data=userData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 404 {object} errorEnvelope "not_found: no such user"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/users/{id} [get]
 func (s *Server) adminGetUser(w http.ResponseWriter, r *http.Request) {
 	id, err := pathUUID(r, "id")
 	if err != nil {
@@ -62,6 +97,26 @@ type adminUpdateUserRequest struct {
 	IsActive *bool           `json:"isActive"`
 }
 
+// @Summary Change a user
+// @Description Changes name, role, tier or isActive. Deactivating a user revokes their tokens and disconnects their sessions; administrators cannot demote or deactivate themselves.
+// @Tags Admin
+// @ID adminUpdateUser
+// @Accept json
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "User ID" format(uuid)
+// @Param body body adminUpdateUserRequest true "The fields to change"
+// @Success 200 {object} envelope{data=userData}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 404 {object} errorEnvelope "not_found: no such user"
+// @Failure 409 {object} errorEnvelope "conflict: administrators cannot demote or deactivate their own account"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/users/{id} [put]
 func (s *Server) adminUpdateUser(w http.ResponseWriter, r *http.Request) {
 	id, err := pathUUID(r, "id")
 	if err != nil {
@@ -83,6 +138,21 @@ func (s *Server) adminUpdateUser(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, "User updated", map[string]any{"user": viewUser(user)})
 }
 
+// @Summary Delete a user
+// @Description Deletes the user with their sessions, keys and messages (cascade); administrators cannot delete themselves.
+// @Tags Admin
+// @ID adminDeleteUser
+// @Produce json
+// @Security BearerJWT
+// @Param id path string true "User ID" format(uuid)
+// @Success 200 {object} envelope{data=deletedUserData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 403 {object} errorEnvelope "forbidden: the user is not an ADMINISTRATOR"
+// @Failure 404 {object} errorEnvelope "not_found: no such user"
+// @Failure 409 {object} errorEnvelope "conflict: administrators cannot delete their own account"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/admin/users/{id} [delete]
 func (s *Server) adminDeleteUser(w http.ResponseWriter, r *http.Request) {
 	id, err := pathUUID(r, "id")
 	if err != nil {

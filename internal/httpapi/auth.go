@@ -46,6 +46,22 @@ type registerRequest struct {
 	Password string `json:"password" validate:"required,min=8,max=128,pwchars,notcommon"`
 }
 
+// @Summary Register a user
+// @Description Creates a BASIC user with role USER and signs them in.
+// @Description name: 2–100 characters (letters, spaces, - ' .); email: valid and unique (case-insensitive); password: 8–128 characters with a lower-case and an upper-case letter, a digit and a special character, and not a common password.
+// @Tags Auth
+// @ID register
+// @Accept json
+// @Produce json
+// @Param body body registerRequest true "The new account"
+// @Success 201 {object} envelope{data=authView}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 409 {object} errorEnvelope "conflict: a user with this email already exists"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many attempts from this IP or for this email (AUTH_RATE_LIMIT_PER_MINUTE); see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/register [post]
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	var req registerRequest
 	if err := decode(r, &req); err != nil {
@@ -69,6 +85,22 @@ type loginRequest struct {
 	Password string `json:"password" validate:"required,max=1024"`
 }
 
+// @Summary Sign in
+// @Description Answers a JWT (expiresIn, e.g. 7d) and a single-use refresh token. An unknown email and a wrong password get the same 401. Limited per IP and per email.
+// @Tags Auth
+// @ID login
+// @Accept json
+// @Produce json
+// @Param body body loginRequest true "Credentials"
+// @Success 200 {object} envelope{data=authView}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: invalid email or password"
+// @Failure 403 {object} errorEnvelope "forbidden: the account is deactivated"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many attempts from this IP or for this email (AUTH_RATE_LIMIT_PER_MINUTE); see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/login [post]
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
@@ -87,6 +119,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, "Login successful", viewAuth(res))
 }
 
+// @Summary Sign out
+// @Description Revokes this JWT (and its refresh token) on every replica.
+// @Tags Auth
+// @ID logout
+// @Produce json
+// @Security BearerJWT
+// @Success 200 {object} envelope
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/logout [post]
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.accounts.Logout(r.Context(), principal(r)); err != nil {
 		respondError(w, r, err)
@@ -99,6 +142,21 @@ type refreshRequest struct {
 	RefreshToken string `json:"refreshToken" validate:"required,max=512"`
 }
 
+// @Summary Refresh the JWT
+// @Description Trades a refresh token for a new JWT and a new refresh token. Refresh tokens are single-use: the old one stops working.
+// @Tags Auth
+// @ID refreshToken
+// @Accept json
+// @Produce json
+// @Param body body refreshRequest true "The refresh token from sign-in or the previous refresh"
+// @Success 200 {object} envelope{data=tokenPairData}
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: the refresh token is invalid, expired or already used"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many attempts from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/refresh [post]
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	var req refreshRequest
 	if err := decode(r, &req); err != nil {
@@ -119,6 +177,17 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// @Summary The signed-in user
+// @Description The user of the JWT with their number of CONNECTED sessions (activeSessions).
+// @Tags Auth
+// @ID me
+// @Produce json
+// @Security BearerJWT
+// @Success 200 {object} envelope{data=userData}
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/me [get]
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	user, stats, err := s.accounts.Me(r.Context(), principal(r).UserID)
 	if err != nil {
@@ -135,6 +204,22 @@ type changePasswordRequest struct {
 	NewPassword     string `json:"newPassword" validate:"required,min=8,max=128,pwchars,notcommon,nefield=CurrentPassword"`
 }
 
+// @Summary Change the password
+// @Description Needs the current password; signs out the user's other JWTs and answers a fresh JWT for this client.
+// @Tags Auth
+// @ID changePassword
+// @Accept json
+// @Produce json
+// @Security BearerJWT
+// @Param body body changePasswordRequest true "Current and new password (same rules as registration)"
+// @Success 200 {object} envelope{data=authView}
+// @Failure 400 {object} errorEnvelope "validation_error: a bad new password, or the current password is incorrect; bad_request: malformed JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/change-password [post]
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	var req changePasswordRequest
 	if err := decode(r, &req); err != nil {
@@ -153,6 +238,22 @@ type deactivateRequest struct {
 	Password string `json:"password" validate:"required,max=1024"`
 }
 
+// @Summary Deactivate the account
+// @Description Needs the password. Deactivates the account, revokes its tokens and disconnects its sessions. Served at /auth/deactivate and /users/deactivate.
+// @Tags Auth
+// @Accept json
+// @Produce json
+// @Security BearerJWT
+// @Param body body deactivateRequest true "The account's password"
+// @Success 200 {object} envelope
+// @Failure 400 {object} errorEnvelope "validation_error: the password is missing or incorrect; bad_request: malformed JSON"
+// @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/deactivate [post]
+// @Router /api/v1/users/deactivate [post]
 func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
 	var req deactivateRequest
 	if err := decode(r, &req); err != nil {
@@ -170,6 +271,20 @@ type forgotPasswordRequest struct {
 	Email string `json:"email" validate:"required,max=254,email"`
 }
 
+// @Summary Ask for a password reset
+// @Description Always answers 200, whether or not the email is registered. For a registered, active user it creates a single-use reset token valid for one hour and hands the reset link to the mailer.
+// @Tags Auth
+// @ID forgotPassword
+// @Accept json
+// @Produce json
+// @Param body body forgotPasswordRequest true "The account's email"
+// @Success 200 {object} envelope
+// @Failure 400 {object} errorEnvelope "validation_error: details lists every bad field; bad_request: the body is not valid JSON"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many attempts from this IP or for this email (AUTH_RATE_LIMIT_PER_MINUTE); see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/forgot-password [post]
 func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	var req forgotPasswordRequest
 	if err := decode(r, &req); err != nil {
@@ -192,6 +307,20 @@ type resetPasswordRequest struct {
 	NewPassword string `json:"newPassword" validate:"required,min=8,max=128,pwchars,notcommon"`
 }
 
+// @Summary Reset the password
+// @Description Sets a new password with the token from the reset link and signs out every JWT of the user.
+// @Tags Auth
+// @ID resetPassword
+// @Accept json
+// @Produce json
+// @Param body body resetPasswordRequest true "Reset token and new password (same rules as registration)"
+// @Success 200 {object} envelope
+// @Failure 400 {object} errorEnvelope "validation_error: a bad new password, or the reset token is invalid or expired; bad_request: malformed JSON"
+// @Failure 413 {object} errorEnvelope "payload_too_large: the body is above the limit (1 MiB by default)"
+// @Failure 415 {object} errorEnvelope "unsupported_media_type: the body is not application/json"
+// @Failure 429 {object} errorEnvelope "rate_limited: too many requests from this IP; see Retry-After"
+// @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
+// @Router /api/v1/auth/reset-password [post]
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var req resetPasswordRequest
 	if err := decode(r, &req); err != nil {

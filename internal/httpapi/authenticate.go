@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/model"
@@ -112,4 +113,22 @@ func isRegistration(r *http.Request) bool {
 func workerCaller(r *http.Request) service.WorkerCaller {
 	c, _ := r.Context().Value(workerCallerKey{}).(service.WorkerCaller)
 	return c
+}
+
+// chargeAPICall counts every Messaging API request against the user's hourly API-call quota
+// and reports the window in X-RateLimit-* headers.
+func (s *Server) chargeAPICall(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller := principal(r)
+		res, err := s.quotas.Charge(r.Context(), caller, service.QuotaAPICalls)
+		if res.Limit > 0 {
+			setRateLimitHeaders(w, res.Limit, res.Remaining, res.ResetIn, time.Hour)
+		}
+		if err != nil {
+			respondError(w, r, err)
+			return
+		}
+		s.usage.Count(caller.UserID, caller.SessionID, caller.APIKeyID, "api_call")
+		next.ServeHTTP(w, r)
+	})
 }

@@ -121,6 +121,9 @@ func newValidator() *validator.Validate {
 		if name == "-" {
 			return ""
 		}
+		if name == "" && f.Anonymous {
+			return embeddedField // its fields are the JSON object's own: see fieldPath
+		}
 		return name
 	})
 	registerValidations(v)
@@ -142,11 +145,17 @@ func decode(r *http.Request, dst any) error {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		raw = []byte("{}")
 	}
+	if hasEscapedNUL(string(raw)) {
+		return model.Errorf(model.KindBadRequest, `Text must not contain NUL characters (\u0000)`)
+	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		decodeErr := jsonError(err)
 		// A wrong-typed field leaves the rest of dst decoded: validate it too, so that details
 		// lists every failing field and not just the mistyped one.
 		var typed, others *model.Error
+		if errors.As(decodeErr, &typed) && typed.Kind == model.KindValidation {
+			typed.Details[0].Field = promotedPath(dst, typed.Details[0].Field)
+		}
 		if errors.As(decodeErr, &typed) && typed.Kind == model.KindValidation && errors.As(validateStruct(dst), &others) {
 			for _, d := range others.Details {
 				if d.Field != typed.Details[0].Field {
@@ -157,6 +166,26 @@ func decode(r *http.Request, dst any) error {
 		return decodeErr
 	}
 	return validateStruct(dst)
+}
+
+// hasEscapedNUL reports whether a JSON text holds a \u0000 escape: PostgreSQL text cannot
+// store a NUL character, so such a string could only fail later, as a 500.
+func hasEscapedNUL(raw string) bool {
+	for from := 0; ; {
+		i := strings.Index(raw[from:], `u0000`)
+		if i < 0 {
+			return false
+		}
+		i += from
+		backslashes := 0
+		for k := i - 1; k >= 0 && raw[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 1 {
+			return true
+		}
+		from = i + 1
+	}
 }
 
 // jsonError turns a decoding error into a client error: a field of the wrong type is a
@@ -174,6 +203,27 @@ func jsonError(err error) error {
 		return model.Errorf(model.KindBadRequest, "Malformed JSON at byte %d", syntaxErr.Offset)
 	}
 	return model.Errorf(model.KindBadRequest, "Malformed JSON body")
+}
+
+// promotedPath drops the leading names of embedded structs from a type error's field path:
+// encoding/json names them ("sendCommon.to"), but their fields are the JSON object's own.
+func promotedPath(dst any, path string) string {
+	t := reflect.TypeOf(dst)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for t != nil && t.Kind() == reflect.Struct {
+		head, rest, ok := strings.Cut(path, ".")
+		f, found := t.FieldByName(head)
+		if !ok || !found || !f.Anonymous {
+			break
+		}
+		path, t = rest, f.Type
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+	}
+	return path
 }
 
 func jsonTypeName(t reflect.Type) string {
@@ -213,11 +263,15 @@ func validateStruct(v any) error {
 	return model.ValidationError(details...)
 }
 
+// embeddedField names an embedded struct in validation namespaces; fieldPath drops it, since
+// the embedded struct's fields are those of the enclosing JSON object.
+const embeddedField = "~embedded"
+
 // fieldPath is the JSON path of the field without the top-level struct name.
 func fieldPath(fe validator.FieldError) string {
 	ns := fe.Namespace()
 	if _, rest, ok := strings.Cut(ns, "."); ok {
-		return rest
+		return strings.ReplaceAll(rest, embeddedField+".", "")
 	}
 	return fe.Field()
 }

@@ -118,6 +118,11 @@ func (s *Server) Routes() chi.Router {
 			r.Post("/{id}/api-key/regenerate", s.regenerateAPIKey)
 			r.Post("/{id}/send", s.dashboardSend)
 			r.Get("/{id}/messages", s.listSessionMessages)
+			r.Get("/{id}/webhook", s.getWebhook)
+			r.Put("/{id}/webhook", s.putWebhook)
+			r.Delete("/{id}/webhook", s.deleteWebhook)
+			r.Get("/{id}/webhook/deliveries", s.listWebhookDeliveries)
+			r.Post("/{id}/webhook/deliveries/{deliveryId}/redeliver", s.redeliverWebhook)
 		})
 
 		// The Messaging API: the session comes from the API key.
@@ -165,6 +170,8 @@ func (s *Server) Routes() chi.Router {
 			r.Get("/reports/export", s.exportReport)
 		})
 	}
+	// Socket.IO and the SSE streams, outside the /api middleware (events_routes.go).
+	s.mountRealtime(r)
 	// Every route exists under /api/v1 (canonical) and /api (the dashboard and newer workers).
 	r.Route("/api/v1", api)
 	r.Route("/api", api)

@@ -13,6 +13,7 @@ import (
 	"github.com/wagateway/gateway/internal/metrics"
 	"github.com/wagateway/gateway/internal/netguard"
 	"github.com/wagateway/gateway/internal/ratelimit"
+	"github.com/wagateway/gateway/internal/realtime"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/service"
 	"github.com/wagateway/gateway/internal/workers"
@@ -44,6 +45,9 @@ type Deps struct {
 	Guard     netguard.Guard
 	// Maintenance is the shared maintenance-mode switch.
 	Maintenance *service.Maintenance
+	// Realtime serves Socket.IO and SSE; Webhooks manages customer webhooks.
+	Realtime *realtime.Hub
+	Webhooks *service.Webhooks
 }
 
 // Server holds the dependencies of the handlers.
@@ -71,6 +75,9 @@ type Server struct {
 	guard     netguard.Guard
 
 	maintenance *service.Maintenance
+
+	realtime *realtime.Hub
+	webhooks *service.Webhooks
 }
 
 // NewServer wires the handlers to their dependencies.
@@ -99,5 +106,8 @@ func NewServer(d Deps) *Server {
 		guard:     d.Guard,
 
 		maintenance: d.Maintenance,
+
+		realtime: d.Realtime,
+		webhooks: d.Webhooks,
 	}
 }

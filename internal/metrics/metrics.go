@@ -30,6 +30,9 @@ type Metrics struct {
 
 	DispatchAttempts *prometheus.CounterVec
 	DispatchLatency  prometheus.Histogram
+
+	// Events counts real-time clients and events, and customer webhook deliveries.
+	Events *Events
 }
 
 // New registers the Go runtime and process collectors and the gateway's own.
@@ -96,6 +99,8 @@ func New() *Metrics {
 	}
 	m.HealthMonitor = newHealthMonitor()
 	reg.MustRegister(m.HealthMonitor.collectors()...)
+	m.Events = newEvents()
+	reg.MustRegister(m.Events.collectors()...)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

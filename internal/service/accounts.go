@@ -15,6 +15,7 @@ import (
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/mailer"
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/store"
 )
 
@@ -32,6 +33,8 @@ type Accounts struct {
 	Logger    *slog.Logger
 	// ResetURL is where a reset link points; the token is appended.
 	ResetURL string
+	// Router forgets the routes of sessions released with their account.
+	Router *router.Router
 }
 
 // AuthResult is what a successful register, login, refresh or password change returns.
@@ -250,15 +253,28 @@ func (a *Accounts) Deactivate(ctx context.Context, userID, password string) erro
 		return err
 	}
 	off := false
-	return store.WithTx(ctx, a.DB, func(tx pgx.Tx) error {
+	var released []string
+	err := store.WithTx(ctx, a.DB, func(tx pgx.Tx) error {
 		if _, err := store.UpdateUser(ctx, tx, userID, store.UserChanges{IsActive: &off, RevokeTokens: true}); err != nil {
 			return err
 		}
 		if err := store.RevokeUserRefreshTokens(ctx, tx, userID); err != nil {
 			return err
 		}
-		return store.ReleaseUserSessions(ctx, tx, userID, "account deactivated")
+		var err error
+		released, err = store.ReleaseUserSessions(ctx, tx, userID, "account deactivated")
+		return err
 	})
+	a.forgetRoutes(ctx, released)
+	return err
+}
+
+// forgetRoutes drops the routes of released sessions; their workers learn to drop them from
+// the next heartbeat's sessionsToStop.
+func (a *Accounts) forgetRoutes(ctx context.Context, sessionIDs []string) {
+	if a.Router != nil && len(sessionIDs) > 0 {
+		a.Router.Clear(ctx, sessionIDs...)
+	}
 }
 
 // ProfileChanges are the fields a user may change on their own profile.
@@ -270,7 +286,8 @@ type ProfileChanges struct {
 }
 
 // UpdateProfile changes the caller's name, email or password; a new email or password needs
-// the current password. A new password revokes the user's other tokens.
+// the current password. A new password revokes every JWT and refresh token of the user,
+// the caller's included (the answer carries no new token).
 func (a *Accounts) UpdateProfile(ctx context.Context, userID string, c ProfileChanges) (model.User, error) {
 	changes := store.UserChanges{Name: c.Name}
 	if c.Email != nil || c.NewPassword != nil {
@@ -293,7 +310,18 @@ func (a *Accounts) UpdateProfile(ctx context.Context, userID string, c ProfileCh
 		}
 		changes.PasswordHash, changes.RevokeTokens = &hash, true
 	}
-	user, err := store.UpdateUser(ctx, a.DB, userID, changes)
+	var user model.User
+	err := store.WithTx(ctx, a.DB, func(tx pgx.Tx) error {
+		var err error
+		if user, err = store.UpdateUser(ctx, tx, userID, changes); err != nil {
+			return err
+		}
+		if !changes.RevokeTokens {
+			return nil
+		}
+		// Refresh tokens too, or a stolen one would outlive the password change.
+		return store.RevokeUserRefreshTokens(ctx, tx, userID)
+	})
 	if errors.Is(err, model.ErrConflict) {
 		return user, &model.Error{Kind: model.KindConflict, Message: "A user with this email already exists",
 			Details: []model.FieldError{{Field: "email", Message: "is already registered"}}}
@@ -374,7 +402,9 @@ func (a *Accounts) AdminUpdateUser(ctx context.Context, adminID, userID string, 
 		if err := store.RevokeUserRefreshTokens(ctx, tx, userID); err != nil {
 			return err
 		}
-		return store.ReleaseUserSessions(ctx, tx, userID, "account deactivated by an administrator")
+		released, err := store.ReleaseUserSessions(ctx, tx, userID, "account deactivated by an administrator")
+		a.forgetRoutes(ctx, released)
+		return err
 	})
 	if err == nil {
 		a.systemLog(ctx, model.LevelInfo, fmt.Sprintf("User %s updated by administrator %s", userID, adminID), userID)
@@ -387,9 +417,14 @@ func (a *Accounts) AdminDeleteUser(ctx context.Context, adminID, userID string) 
 	if adminID == userID {
 		return model.Errorf(model.KindConflict, "You cannot delete your own account")
 	}
+	sessionIDs, err := store.ListUserSessionIDs(ctx, a.DB, userID)
+	if err != nil {
+		return err
+	}
 	if err := store.DeleteUser(ctx, a.DB, userID); err != nil {
 		return err
 	}
+	a.forgetRoutes(ctx, sessionIDs)
 	a.systemLog(ctx, model.LevelWarn, fmt.Sprintf("User %s deleted by administrator %s", userID, adminID), adminID)
 	return nil
 }

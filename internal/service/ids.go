@@ -31,3 +31,5 @@ var reservedWorkerIDs = map[string]bool{
 	"register": true, "unregister": true, "statistics": true, "available": true,
 	"test": true, "health": true, "health-check": true,
 }
+
+func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }

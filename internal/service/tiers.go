@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,11 +20,15 @@ const (
 	QuotaAPICalls = "api_calls"
 )
 
-// QuotaKey is the Redis key of a user's hourly counter of kind. The messaging layer counts
-// into it; the tier endpoint reads it.
+// QuotaKey is the Redis key of a user's hourly counter of kind, keyed by the user (the
+// original shared one counter among all API-key users). The messaging layer counts into it;
+// the tier endpoint reads it.
 func QuotaKey(keys redisdb.Keys, kind, userID string) string {
 	return keys.Key("quota", kind, userID)
 }
+
+// quotaWindow is the length of the hourly quota windows, which start at the first request.
+const quotaWindow = time.Hour
 
 // TierFeatures are what each tier offers beyond its limits.
 var TierFeatures = map[model.UserTier][]string{

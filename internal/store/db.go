@@ -94,18 +94,7 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 
 // WithTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise.
 func WithTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return WithTxOn(ctx, pool, fn)
 }
 
 // mapError turns pgx errors into the model's sentinels so that callers never see pgx.
@@ -122,3 +111,28 @@ func mapError(err error) error {
 		return err
 	}
 }
+
+// WithTxOn runs fn in a transaction on db: a new one on a pool, or a nested one (a
+// savepoint) inside a transaction.
+func WithTxOn(ctx context.Context, db DBTX, fn func(tx pgx.Tx) error) error {
+	beginner, ok := db.(interface {
+		Begin(ctx context.Context) (pgx.Tx, error)
+	})
+	if !ok {
+		return errors.New("begin: the connection cannot start a transaction")
+	}
+	tx, err := beginner.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return errors.Is(mapError(err), model.ErrNotFound) }

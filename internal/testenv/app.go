@@ -40,7 +40,9 @@ func Config(t testing.TB, env map[string]string) *config.Config {
 		"APP_ENV":       "test",
 		"LOG_LEVEL":     "debug",
 		"BCRYPT_ROUNDS": "4",
-		"REDIS_URL":     RedisURL(),
+		// Many gateways run at once in a test binary; small pools stay under max_connections.
+		"DB_MAX_CONNS": "8",
+		"REDIS_URL":    RedisURL(),
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -74,6 +76,11 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		t.Fatalf("start gateway: %v", err)
 	}
 	t.Cleanup(a.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway logs:\n%s", lastLines(logs.String(), 60))
+		}
+	})
 	return &Gateway{App: a, DatabaseURL: opts.DatabaseURL, KeyPrefix: opts.KeyPrefix, Logs: logs}
 }
 
@@ -159,4 +166,12 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

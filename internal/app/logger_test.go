@@ -1,0 +1,143 @@
+package app_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wagateway/gateway/internal/app"
+	"github.com/wagateway/gateway/internal/testenv"
+)
+
+// jsonLines parses every line of a log as a JSON object.
+func jsonLines(t *testing.T, raw []byte) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line is not JSON (%v): %s", err, sc.Text())
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func TestLogFilePath_Directory_WritesJSONLinesToGatewayLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	g := testenv.NewGateway(t, testenv.Options{Env: map[string]string{"LOG_FILE_PATH": dir}})
+
+	if res := g.Do(t, http.MethodGet, "/api/v1/health", nil, "X-Request-ID", "file-log-check"); res.Code != http.StatusOK {
+		t.Fatalf("status = %d", res.Code)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "gateway.log"))
+	if err != nil {
+		t.Fatalf("gateway.log: %v", err)
+	}
+	lines := jsonLines(t, raw)
+	if len(lines) == 0 {
+		t.Fatal("gateway.log is empty")
+	}
+	found := false
+	for _, line := range lines {
+		if line["service"] != "gateway" {
+			t.Errorf("line without service=gateway: %v", line)
+		}
+		if line["msg"] == "request" && line["request_id"] == "file-log-check" && line["path"] == "/api/v1/health" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the access log line of the request is not in gateway.log:\n%s", raw)
+	}
+	// stdout gets the same lines.
+	if !strings.Contains(g.Logs.String(), `"request_id":"file-log-check"`) {
+		t.Error("the access log line is missing from stdout")
+	}
+}
+
+func TestNewLogger_FilePaths(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "gateway.out")
+	if err := os.WriteFile(existing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, wantFile string
+	}{
+		{"a .log file", filepath.Join(dir, "custom.log"), filepath.Join(dir, "custom.log")},
+		{"an existing file", existing, existing},
+		{"a directory that does not exist yet", filepath.Join(dir, "logs"), filepath.Join(dir, "logs", "gateway.log")},
+	}
+	for _, tt := range tests {
+		cfg := testenv.Config(t, map[string]string{"LOG_FILE_PATH": tt.path})
+		logger, closer := app.NewLogger(cfg, &bytes.Buffer{})
+		logger.Info("hello", slog.String("case", tt.name))
+		if err := closer.Close(); err != nil {
+			t.Errorf("%s: close: %v", tt.name, err)
+		}
+		raw, err := os.ReadFile(tt.wantFile)
+		if err != nil || !strings.Contains(string(raw), tt.name) {
+			t.Errorf("%s: %s = %q (%v), want the log line", tt.name, tt.wantFile, raw, err)
+		}
+	}
+}
+
+func TestNewLogger_SecretAttributes_AreRedacted(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gateway.log")
+	cfg := testenv.Config(t, map[string]string{"LOG_FILE_PATH": path})
+	var stdout bytes.Buffer
+	logger, closer := app.NewLogger(cfg, &stdout)
+
+	logger.With(slog.String("refresh_token", "rt-secret-1")).Info("login",
+		slog.String("password", "hunter2-secret"),
+		slog.String("token", "tok-secret-2"),
+		slog.String("Authorization", "Bearer auth-secret-3"),
+		slog.Group("request", slog.String("X-API-Key", "wg_live_secret4"), slog.String("cookie", "sid=secret5")),
+		slog.String("jwt_secret", "jwt-secret-6"),
+		slog.String("user", "ada@example.com"),
+	)
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"stdout": stdout.String(), "file": string(file)} {
+		if n := strings.Count(out, "[REDACTED]"); n != 7 {
+			t.Errorf("%s: %d redacted attributes, want 7:\n%s", name, n, out)
+		}
+		for _, leak := range []string{"rt-secret-1", "hunter2-secret", "tok-secret-2", "auth-secret-3", "wg_live_secret4", "sid=secret5", "jwt-secret-6"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s leaks %q:\n%s", name, leak, out)
+			}
+		}
+		if !strings.Contains(out, "ada@example.com") {
+			t.Errorf("%s: an ordinary attribute was dropped:\n%s", name, out)
+		}
+	}
+}
+
+func TestNewLogger_LevelFiltersLowerRecords(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t, map[string]string{"LOG_LEVEL": "warn"})
+	var out bytes.Buffer
+	logger, closer := app.NewLogger(cfg, &out)
+	defer closer.Close()
+	logger.Info("quiet")
+	logger.Warn("loud")
+	if strings.Contains(out.String(), "quiet") || !strings.Contains(out.String(), "loud") {
+		t.Errorf("LOG_LEVEL=warn wrote:\n%s", out.String())
+	}
+}

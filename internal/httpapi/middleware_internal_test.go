@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestClientIP_XForwardedForOnlyBehindTrustedProxies(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name       string
+		remoteAddr string
+		xff        string
+		want       string
+	}{
+		{"untrusted peer ignores the header", "203.0.113.5:4000", "198.51.100.1", "203.0.113.5"},
+		{"trusted peer without the header", "10.0.0.2:4000", "", "10.0.0.2"},
+		{"trusted peer, one client", "10.0.0.2:4000", "198.51.100.1", "198.51.100.1"},
+		{"right-most untrusted hop wins over a spoofed left", "10.0.0.2:4000", "1.1.1.1, 198.51.100.1", "198.51.100.1"},
+		{"trusted hops are skipped", "10.0.0.2:4000", "198.51.100.1, 10.0.0.9, 10.0.0.3", "198.51.100.1"},
+		{"only trusted hops", "10.0.0.2:4000", "10.0.0.9", "10.0.0.2"},
+		{"garbage hop stops the walk", "10.0.0.2:4000", "198.51.100.1, not-an-ip", "10.0.0.2"},
+		{"IPv6 trusted peer", "[::1]:4000", "2001:db8::7", "2001:db8::7"},
+		{"IPv4-mapped client", "10.0.0.2:4000", "::ffff:198.51.100.1", "198.51.100.1"},
+		{"peer without a port", "203.0.113.5", "198.51.100.1", "203.0.113.5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remoteAddr
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if got := clientIP(r, trusted); got != tt.want {
+				t.Errorf("clientIP = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSaneRequestID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"abc-123_DEF.4", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"", false},
+		{"has space", false},
+		{"line\nbreak", false},
+		{"quote\"", false},
+		{"ünïcode", false},
+		{"semi;colon", false},
+	}
+	for _, tt := range tests {
+		if got := saneRequestID(tt.id); got != tt.want {
+			t.Errorf("saneRequestID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+	if a, b := newRequestID(), newRequestID(); a == b || !saneRequestID(a) || len(a) != 24 {
+		t.Errorf("newRequestID gave %q and %q, want distinct sane 24-character IDs", a, b)
+	}
+}

@@ -1,0 +1,71 @@
+package service_test
+
+import (
+	"testing"
+
+	"github.com/wagateway/gateway/internal/service"
+)
+
+func TestNormalizeID_FollowsTheProtocolRules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+	}{
+		{"Worker_01", "worker-01"},
+		{"worker-01", "worker-01"},
+		{"  My Worker  ", "my-worker"},
+		{"a--b__c", "a-b-c"},
+		{"a - b _ c", "a-b-c"},
+		{"--x--", "x"},
+		{"__x__", "x"},
+		{"ÄÖ", ""},
+		{"äpfel", "pfel"},
+		{"worker.one:8001", "workerone8001"},
+		{"W O R K", "w-o-r-k"},
+		{"tab\tseparated", "tab-separated"},
+		{"UPPER", "upper"},
+		{"", ""},
+		{"   ", ""},
+		{"---", ""},
+		{"!@#$%", ""},
+		{"a!b", "ab"},
+		{"-_- x -_-", "x"},
+		{"0123456789", "0123456789"},
+	}
+	for _, tt := range tests {
+		if got := service.NormalizeID(tt.in); got != tt.want {
+			t.Errorf("NormalizeID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNormalizeID_IsIdempotent(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"Worker_01", "  My Worker  ", "a--b__c", "--x--", "ÄÖ x", "x.y-z"} {
+		once := service.NormalizeID(in)
+		if twice := service.NormalizeID(once); twice != once {
+			t.Errorf("NormalizeID(NormalizeID(%q)) = %q, want %q", in, twice, once)
+		}
+	}
+}
+
+func FuzzNormalizeID(f *testing.F) {
+	for _, seed := range []string{"Worker_01", "  My Worker  ", "a--b__c", "--x--", "ÄÖ", "\x00\xff"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got := service.NormalizeID(in)
+		for i, r := range got {
+			isSlug := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-'
+			if !isSlug {
+				t.Fatalf("NormalizeID(%q) = %q has %q outside [a-z0-9-]", in, got, r)
+			}
+			if r == '-' && (i == 0 || i == len(got)-1 || got[i-1] == '-') {
+				t.Fatalf("NormalizeID(%q) = %q has a leading, trailing or repeated '-'", in, got)
+			}
+		}
+		if again := service.NormalizeID(got); again != got {
+			t.Fatalf("not idempotent: %q → %q → %q", in, got, again)
+		}
+	})
+}

@@ -1,0 +1,278 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/testenv"
+)
+
+// msgDB is a database with one user and the sessions live (CONNECTED) and idle (QR_REQUIRED).
+func msgDB(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	db := testenv.NewDB(t)
+	u := acctCreateUser(t, db, "Messenger", "messenger@example.com")
+	msgExec(t, db, `INSERT INTO sessions (id, user_id, name, status) VALUES ('live', $1, 'L', 'CONNECTED'), ('idle', $1, 'I', 'QR_REQUIRED')`, u.ID)
+	return db
+}
+
+func msgExec(t *testing.T, db store.DBTX, sql string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func msgHistoryOf(t *testing.T, db store.DBTX, id string) []model.MessageStatus {
+	t.Helper()
+	events, err := store.ListMessageEvents(context.Background(), db, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []model.MessageStatus
+	for _, e := range events {
+		out = append(out, e.Status)
+	}
+	return out
+}
+
+func msgOutbound(sessionID, text string) store.OutboundMessage {
+	return store.OutboundMessage{ID: uuid.NewString(), SessionID: sessionID, To: "6281234567890@s.whatsapp.net",
+		Type: model.MessageText, Content: &text, Payload: json.RawMessage(`{"type":"text"}`)}
+}
+
+func TestRecordOutboundBatch_PendingWhenConnectedFailedOtherwiseInOneStatement(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	rows := []store.OutboundMessage{msgOutbound("live", "a"), msgOutbound("idle", "b"), msgOutbound("gone", "c"), msgOutbound("live", "d")}
+	out, err := store.RecordOutboundBatch(ctx, db, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(rows) {
+		t.Fatalf("%d results for %d rows", len(out), len(rows))
+	}
+	for i, want := range []model.SessionStatus{model.SessionConnected, model.SessionQRRequired, "", model.SessionConnected} {
+		if want == "" {
+			if !errors.Is(out[i].Err, model.ErrNotFound) {
+				t.Errorf("row %d (unknown session): %+v, want ErrNotFound", i, out[i])
+			}
+			continue
+		}
+		if out[i].Err != nil || out[i].SessionStatus != want || out[i].CreatedAt.IsZero() {
+			t.Errorf("row %d: %+v, want session status %s", i, out[i], want)
+		}
+	}
+	for i, want := range map[int]model.MessageStatus{0: model.MessagePending, 1: model.MessageFailed, 3: model.MessagePending} {
+		msg, err := store.GetSessionMessage(ctx, db, rows[i].SessionID, rows[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Status != want || msg.Direction != model.DirectionOutbound || *msg.Content != *rows[i].Content {
+			t.Errorf("row %d stored %+v, want %s", i, msg, want)
+		}
+		if want == model.MessageFailed && (msg.ErrorMessage == nil || *msg.ErrorMessage != "session not connected: QR_REQUIRED") {
+			t.Errorf("row %d reason %v", i, msg.ErrorMessage)
+		}
+		if h := msgHistoryOf(t, db, rows[i].ID); !slices.Equal(h, []model.MessageStatus{want}) {
+			t.Errorf("row %d history %v, want [%s]", i, h, want)
+		}
+	}
+	if _, err := store.GetSessionMessage(ctx, db, "gone", rows[2].ID); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("a send to an unknown session was stored: %v", err)
+	}
+}
+
+func TestRecordSendOutcomeBatch_NeverOverwritesAReceiptThatCameFirst(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	fast, slow, failed := msgOutbound("live", "fast"), msgOutbound("live", "slow"), msgOutbound("live", "failed")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{fast, slow, failed}); err != nil {
+		t.Fatal(err)
+	}
+	// The receipt for "fast" overtakes the worker's answer.
+	msgExec(t, db, `UPDATE messages SET status = 'DELIVERED', wa_message_id = '3EB0FAST' WHERE id = $1`, fast.ID)
+
+	now := time.Now().UTC()
+	waFast, waSlow, reason := "3EB0FAST", "3EB0SLOW", "worker said no"
+	err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
+		{ID: fast.ID, Status: model.MessageSent, WAMessageID: &waFast, At: now},
+		{ID: slow.ID, Status: model.MessageSent, WAMessageID: &waSlow, At: now},
+		{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: now},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id     string
+		status model.MessageStatus
+	}{{fast.ID, model.MessageDelivered}, {slow.ID, model.MessageSent}, {failed.ID, model.MessageFailed}} {
+		msg, err := store.GetSessionMessage(ctx, db, "live", tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Status != tc.status {
+			t.Errorf("%s: status %s, want %s", *msg.Content, msg.Status, tc.status)
+		}
+	}
+	msg, _ := store.GetSessionMessage(ctx, db, "live", slow.ID)
+	if msg.WAMessageID == nil || *msg.WAMessageID != waSlow || msg.SentAt == nil {
+		t.Errorf("slow: %+v, want its WhatsApp ID and sentAt", msg)
+	}
+	msg, _ = store.GetSessionMessage(ctx, db, "live", failed.ID)
+	if msg.ErrorMessage == nil || *msg.ErrorMessage != reason {
+		t.Errorf("failed: reason %v", msg.ErrorMessage)
+	}
+}
+
+func TestApplyReceipt_ForwardOnly_UnknownIsNotFoundAndFailedIsFinal(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	var id string
+	if err := db.QueryRow(ctx, `INSERT INTO messages (session_id, direction, wa_message_id, message_type, status)
+		VALUES ('live', 'OUTBOUND', '3EB0R', 'TEXT', 'SENT') RETURNING id::text`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	apply := func(status model.MessageStatus) (model.Message, bool, bool) {
+		t.Helper()
+		msg, found, applied, err := store.ApplyReceipt(ctx, db, store.ReceiptUpdate{SessionID: "live", WAMessageID: "3EB0R", Status: status, At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg, found, applied
+	}
+	for _, step := range []struct {
+		status  model.MessageStatus
+		applied bool
+		want    model.MessageStatus
+	}{
+		{model.MessageRead, true, model.MessageRead},
+		{model.MessageDelivered, false, model.MessageRead},
+		{model.MessageSent, false, model.MessageRead},
+		{model.MessageFailed, false, model.MessageRead},
+	} {
+		msg, found, applied := apply(step.status)
+		if !found || applied != step.applied || msg.Status != step.want {
+			t.Errorf("%s: found %v applied %v status %s; want applied %v and %s", step.status, found, applied, msg.Status, step.applied, step.want)
+		}
+	}
+	msg, _, _ := apply(model.MessageRead)
+	if msg.ReadAt == nil || !msg.ReadAt.Equal(at) || msg.DeliveredAt == nil || !msg.DeliveredAt.Equal(at) {
+		t.Errorf("READ first: readAt %v deliveredAt %v, want both at the receipt's time", msg.ReadAt, msg.DeliveredAt)
+	}
+	if h := msgHistoryOf(t, db, id); !slices.Equal(h, []model.MessageStatus{model.MessageRead}) {
+		t.Errorf("history %v, want only the applied READ", h)
+	}
+
+	msgExec(t, db, `UPDATE messages SET status = 'FAILED' WHERE id = $1`, id)
+	for _, s := range []model.MessageStatus{model.MessageSent, model.MessageDelivered, model.MessageRead} {
+		if msg, _, applied := apply(s); applied || msg.Status != model.MessageFailed {
+			t.Errorf("%s after FAILED: applied %v, status %s; FAILED is final", s, applied, msg.Status)
+		}
+	}
+	if _, found, applied, err := store.ApplyReceipt(ctx, db, store.ReceiptUpdate{SessionID: "live", WAMessageID: "3EB0NONE",
+		Status: model.MessageRead, At: at}); err != nil || found || applied {
+		t.Errorf("unknown ID: found %v applied %v err %v; want not found, no error", found, applied, err)
+	}
+	if _, found, _, err := store.ApplyReceipt(ctx, db, store.ReceiptUpdate{SessionID: "idle", WAMessageID: "3EB0R",
+		Status: model.MessageRead, At: at}); err != nil || found {
+		t.Errorf("another session's ID: found %v err %v; want not found", found, err)
+	}
+}
+
+func TestRecordInbound_StoresOncePerSessionAndWhatsAppID(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	text := "hello"
+	in := store.InboundMessage{SessionID: "live", WAMessageID: "3EB0IN", From: "6281@s.whatsapp.net", Type: model.MessageText,
+		Content: &text, At: time.Now().UTC().Truncate(time.Microsecond)}
+	first, created, err := store.RecordInbound(ctx, db, in)
+	if err != nil || !created || first.Status != model.MessageDelivered || first.Direction != model.DirectionInbound ||
+		!first.CreatedAt.Equal(in.At) {
+		t.Fatalf("first: %+v, created %v, %v", first, created, err)
+	}
+	again, created, err := store.RecordInbound(ctx, db, in)
+	if err != nil || created || again.ID != first.ID {
+		t.Errorf("duplicate: %+v, created %v, %v; want the stored one", again, created, err)
+	}
+	// The same WhatsApp ID on another session is another message.
+	in.SessionID = "idle"
+	if other, created, err := store.RecordInbound(ctx, db, in); err != nil || !created || other.ID == first.ID {
+		t.Errorf("same ID on another session: %+v, created %v, %v", other, created, err)
+	}
+	in.SessionID = "nobody"
+	if _, _, err := store.RecordInbound(ctx, db, in); err == nil {
+		t.Error("an inbound message for an unknown session was stored")
+	}
+}
+
+func TestListMessages_KeysetPagesNewestFirstAcrossTies(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 9 {
+		created := at.Add(time.Duration(i/3) * time.Minute) // three messages per instant
+		direction := "OUTBOUND"
+		if i%2 == 1 {
+			direction = "INBOUND"
+		}
+		msgExec(t, db, `INSERT INTO messages (session_id, direction, message_type, status, content, created_at)
+			VALUES ('live', $1, 'TEXT', 'SENT', $2, $3)`, direction, fmt.Sprint(i), created)
+	}
+	msgExec(t, db, `INSERT INTO messages (session_id, direction, message_type, status, created_at) VALUES ('idle', 'OUTBOUND', 'TEXT', 'SENT', $1)`, at)
+
+	all, err := store.ListMessages(ctx, db, store.MessageFilter{SessionID: "live", Limit: 100})
+	if err != nil || len(all) != 9 {
+		t.Fatalf("all: %d, %v", len(all), err)
+	}
+	for i := 1; i < len(all); i++ {
+		prev, cur := all[i-1], all[i]
+		if cur.CreatedAt.After(prev.CreatedAt) || (cur.CreatedAt.Equal(prev.CreatedAt) && cur.ID > prev.ID) {
+			t.Fatalf("not newest first by (created_at, id): %v then %v", prev, cur)
+		}
+	}
+	var paged []string
+	f := store.MessageFilter{SessionID: "live", Limit: 2}
+	for range 10 {
+		page, err := store.ListMessages(ctx, db, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			paged = append(paged, m.ID)
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.BeforeAt, f.BeforeID = &last.CreatedAt, &last.ID
+	}
+	var want []string
+	for _, m := range all {
+		want = append(want, m.ID)
+	}
+	if !slices.Equal(paged, want) {
+		t.Errorf("pages of 2 = %v, want %v", paged, want)
+	}
+	inbound := model.DirectionInbound
+	in, err := store.ListMessages(ctx, db, store.MessageFilter{SessionID: "live", Direction: &inbound, Limit: 100})
+	if err != nil || len(in) != 4 {
+		t.Errorf("inbound filter: %d, %v; want 4", len(in), err)
+	}
+}
