@@ -22,6 +22,9 @@ import (
 	"github.com/wagateway/gateway/internal/store"
 )
 
+// errSecretUnreadable says a sealed secret does not open: the key it was sealed with is gone.
+var errSecretUnreadable = errors.New("the webhook's signing secret cannot be read (the encryption key changed?); rotate it")
+
 // Defaults of a Deliverer.
 const (
 	DefaultConcurrency  = 32
@@ -206,7 +209,9 @@ func (d *Deliverer) attempt(ctx context.Context, c store.ClaimedDelivery) {
 	case res.err != nil:
 		msg := res.err.Error()
 		outcome.Error = &msg
-		retry = !errors.Is(res.err, netguard.ErrNotPublic) && !errors.Is(res.err, errBadSecret)
+		// Neither a refused address nor an unreadable secret changes by retrying.
+		retry = !errors.Is(res.err, netguard.ErrNotPublic) && !errors.Is(res.err, errBadSecret) &&
+			!errors.Is(res.err, errSecretUnreadable)
 	case res.status >= 200 && res.status < 300:
 		outcome.Status = model.WebhookDelivered
 	default:
@@ -256,7 +261,8 @@ func (d *Deliverer) attempt(ctx context.Context, c store.ClaimedDelivery) {
 func (d *Deliverer) send(ctx context.Context, c store.ClaimedDelivery) attemptResult {
 	secret, err := d.cfg.Box.Open(c.Secret, c.SessionID)
 	if err != nil {
-		return attemptResult{err: errBadSecret}
+		d.cfg.Logger.Error("webhook secret cannot be opened", slog.String("session_id", c.SessionID), slog.Any("err", err))
+		return attemptResult{err: errSecretUnreadable}
 	}
 	eventID, err := payloadID(c.Payload)
 	if err != nil {

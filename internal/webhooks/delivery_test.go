@@ -761,3 +761,49 @@ func TestDeliverer_AtShutdown_GivesBackWhatItHasNotDelivered(t *testing.T) {
 		t.Fatalf("%d deliveries given back (%v), want 3", due, err)
 	}
 }
+
+// TestDelivery_AWorkersReport_BecomesSessionWebhooks follows a real producer: a worker
+// reports a QR code, the gateway raises session_status_changed and qr_code_updated, and the
+// webhook gets session.status and session.qr; the metrics count them.
+func TestDelivery_AWorkersReport_BecomesSessionWebhooks(t *testing.T) {
+	t.Parallel()
+	g := whGateway(t, nil)
+	g.Serve(t)
+	o := whNewOwner(t, g)
+	rc := newWHReceiver(t, nil)
+	whPutWebhook(t, g, o, rc.URL, "session.status", "session.qr")
+	whExec(t, g, `INSERT INTO workers (id, endpoint, status, max_sessions, last_heartbeat)
+		VALUES ('worker-hooks', 'http://worker-hooks.invalid:8001', 'ONLINE', 10, now())`)
+	whExec(t, g, `UPDATE sessions SET worker_id = 'worker-hooks', status = 'INIT' WHERE id = $1`, o.SessionID)
+
+	res := g.Do(t, http.MethodPost, "/api/v1/webhooks/session-status", map[string]any{
+		"sessionId": o.SessionID, "status": "QR_REQUIRED", "qrCode": "2@hook,qr==", "workerId": "worker-hooks",
+	}, "Authorization", "Bearer "+g.Config.WorkerAuthToken)
+	if res.Code != http.StatusOK {
+		t.Fatalf("worker report: %d %s", res.Code, res.Body)
+	}
+	got := map[string]string{}
+	for _, h := range rc.waitHits(t, 2) {
+		var p struct {
+			Event string          `json:"event"`
+			Data  json.RawMessage `json:"data"`
+		}
+		_ = json.Unmarshal(h.Body, &p)
+		got[p.Event] = string(p.Data)
+	}
+	if !strings.Contains(got["session.status"], `"status": "QR_REQUIRED"`) || !strings.Contains(got["session.qr"], `"qrCode": "2@hook,qr=="`) {
+		t.Fatalf("webhooks of a worker's report: %v", got)
+	}
+
+	whEventually(t, 5*time.Second, "the deliveries counted", func() bool {
+		return testCounter(t, g.Metrics, "gateway_webhook_deliveries_total", "delivered") == 2
+	})
+	scrape := g.Do(t, http.MethodGet, "/metrics", nil).Body.String()
+	for _, name := range []string{"gateway_webhook_deliveries_pending", "gateway_webhook_delivery_latency_seconds_count",
+		"gateway_webhook_attempt_duration_seconds_count", `gateway_events_published_total{type="qr_code_updated"}`,
+		"gateway_socketio_clients", "gateway_sse_clients"} {
+		if !strings.Contains(scrape, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
