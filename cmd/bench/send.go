@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/bench"
+	"github.com/wagateway/gateway/internal/workerkit"
+	"github.com/wagateway/gateway/internal/workerkit/simengine"
+)
+
+// The sends: one tenant with sendSessions connected sessions on one simulated worker; load
+// goroutine i sends through session i mod sendSessions.
+const (
+	sendSessions  = 8
+	sendTo        = "6281234567890"
+	sendMessage   = "Hello from the gateway benchmark"
+	setupDeadline = 15 * time.Second
+)
+
+// sendTargetIDs are the sendText targets, in the order they run; the default runs all but
+// the last, which shows what gzip costs the gateway (its answers are a few hundred bytes).
+var (
+	sendTargetIDs     = []string{"worker", "bare", "naive", "gateway", "gateway-identity"}
+	defaultSendTarget = sendTargetIDs[:4]
+)
+
+// Names of the summary's headline facts.
+const (
+	ratioNaiveFact = "sendText: gateway / naive durable proxy (throughput)"
+	ratioBareFact  = "sendText: gateway / bare Go proxy (throughput)"
+)
+
+func notAvailable(reason string) bench.Scenario {
+	return bench.Scenario{Status: bench.StatusNotAvailable, Reason: reason, Headline: "not available: " + reason}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not within %s", what, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// simWorker is a simulated worker running in-process: workerkit with the simulated engine,
+// fast (no latency) and without receipts, sessions connected on demand.
+type simWorker struct {
+	id       string
+	endpoint string
+	engine   *simengine.Engine
+	stop     context.CancelFunc
+	done     chan error
+}
+
+func (e *env) startSimWorker(ctx context.Context, id string) (*simWorker, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("simworker: %w", err)
+	}
+	engine := simengine.New(simengine.Config{ConnectDelay: -1, ReceiptDelay: -1, QRInterval: time.Hour})
+	wctx, stop := context.WithCancel(ctx)
+	w := &simWorker{id: id, endpoint: "http://" + ln.Addr().String(), engine: engine, stop: stop, done: make(chan error, 1)}
+	go func() {
+		w.done <- workerkit.Run(wctx, workerkit.Config{WorkerID: id, Endpoint: w.endpoint, Listener: ln,
+			BackendURL: e.baseURL, SharedToken: e.cfg.WorkerAuthToken, MaxSessions: 100, ShutdownTimeout: 10 * time.Second,
+			Engine: engine})
+		_ = ln.Close() // already closed unless Run failed before serving
+	}()
+	err = waitFor(ctx, setupDeadline, "simworker registration", func() (bool, error) {
+		select {
+		case runErr := <-w.done:
+			w.done <- runErr
+			return false, fmt.Errorf("simworker stopped: %w", runErr)
+		default:
+		}
+		var status string
+		err := e.app.DB.QueryRow(ctx, `SELECT status::text FROM workers WHERE id = $1`, id).Scan(&status)
+		return err == nil && status == "ONLINE", nil
+	})
+	if err != nil {
+		return nil, errors.Join(err, w.close())
+	}
+	return w, nil
+}
+
+// close stops the worker (it says goodbye: the gateway releases its sessions and forgets it).
+func (w *simWorker) close() error {
+	w.stop()
+	err := <-w.done
+	w.engine.Close()
+	if err != nil {
+		return fmt.Errorf("simworker %s: %w", w.id, err)
+	}
+	return nil
+}
+
+// tenantSession is a connected session and its API key.
+type tenantSession struct {
+	id     string
+	apiKey string
+}
+
+// connectedSessions registers a user with n sessions, connects them through the API (the
+// gateway places them on the simulated worker, which shows a QR), scans the QRs and waits
+// until the gateway knows them CONNECTED.
+func (e *env) connectedSessions(ctx context.Context, sim *simWorker, idPrefix string, n int) ([]tenantSession, error) {
+	token, _, _, _, err := e.registerUser(ctx, "sender")
+	if err != nil {
+		return nil, err
+	}
+	sessions := make([]tenantSession, n)
+	ids := make([]string, n)
+	for i := range sessions {
+		id := fmt.Sprintf("%s-%02d", idPrefix, i+1)
+		var created struct {
+			APIKey string `json:"apiKey"`
+		}
+		if err := e.call(ctx, http.MethodPost, "/api/v1/sessions", token, map[string]string{"name": "Bench sender", "sessionId": id}, &created); err != nil {
+			return nil, err
+		}
+		if err := e.call(ctx, http.MethodPost, "/api/v1/sessions/"+id+"/connect", token, nil, nil); err != nil {
+			return nil, err
+		}
+		if err := waitFor(ctx, setupDeadline, "scan the QR of "+id, func() (bool, error) { return sim.engine.Connect(id) == nil, nil }); err != nil {
+			return nil, err
+		}
+		sessions[i], ids[i] = tenantSession{id: id, apiKey: created.APIKey}, id
+	}
+	err = waitFor(ctx, setupDeadline, "sessions CONNECTED", func() (bool, error) {
+		var connected int
+		err := e.app.DB.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE id = ANY($1) AND status = 'CONNECTED'`, ids).Scan(&connected)
+		return connected == n, err
+	})
+	return sessions, err
+}
+
+// sendTarget is one of the things sendText is measured against.
+type sendTarget struct {
+	id   string
+	name string
+	pick func(worker int) request
+}
+
+func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
+	sc.Description = fmt.Sprintf("POST /api/v1/sendText with an API key, end to end: authentication, validation, quotas (Redis), "+
+		"the durable record (group-committed INSERT), routing (Redis), the forward to a fast simulated worker (no latency, "+
+		"receipts off) and the recorded answer. %d sessions of one tenant on one in-process simworker; connection i sends through "+
+		"session i mod %d. The same closed-loop client, connections and simworker drive two floors in the same invocation: "+
+		"a bare Go proxy (parse, forward, reply; no database) and a naive durable proxy (parse, INSERT, forward, UPDATE, "+
+		"each its own commit, pgxpool of %d connections, a table of its own). The simworker's own send route, hit directly, "+
+		"is the ceiling for reference. A CHECKPOINT runs before each target.", sendSessions, sendSessions, naivePoolConns)
+	sim, err := e.startSimWorker(ctx, "bench-sim-send")
+	if err != nil {
+		return sc, err
+	}
+	defer func() { err = errors.Join(err, sim.close()) }()
+	sessions, err := e.connectedSessions(ctx, sim, "bench-send", sendSessions)
+	if err != nil {
+		return sc, err
+	}
+	keys := make(map[string]string, len(sessions))
+	for _, s := range sessions {
+		keys[s.apiKey] = s.id
+	}
+	stopCtx := context.WithoutCancel(ctx)
+	bare, err := startFloor(ctx, newForwarder(sim.endpoint, e.cfg.WorkerAuthToken, e.opts.connections), keys, nil)
+	if err != nil {
+		return sc, err
+	}
+	defer func() { err = errors.Join(err, bare.close(stopCtx)) }()
+	pool, err := e.openNaivePool(ctx)
+	if err != nil {
+		return sc, err
+	}
+	defer pool.Close()
+	naive, err := startFloor(ctx, newForwarder(sim.endpoint, e.cfg.WorkerAuthToken, e.opts.connections), keys, pool)
+	if err != nil {
+		return sc, err
+	}
+	defer func() { err = errors.Join(err, naive.close(stopCtx)) }()
+
+	body := fmt.Appendf(nil, `{"to":%q,"message":%q}`, sendTo, sendMessage)
+	viaAPIKey := func(url string, expect []byte, extra ...string) func(int) request {
+		headers := make([]http.Header, len(sessions))
+		for i, s := range sessions {
+			headers[i] = jsonHeader(append([]string{"X-API-Key", s.apiKey}, extra...)...)
+		}
+		return func(worker int) request {
+			return request{method: http.MethodPost, url: url, header: headers[worker%len(sessions)], body: body,
+				expect: http.StatusOK, expectBody: expect}
+		}
+	}
+	workerAuth := jsonHeader("Authorization", "Bearer "+e.cfg.WorkerAuthToken)
+	targets := []sendTarget{
+		{"worker", "simworker send route, hit directly (ceiling, for reference)", func(worker int) request {
+			s := sessions[worker%len(sessions)]
+			return request{method: http.MethodPost, url: sim.endpoint + "/api/sessions/" + s.id + "/send", header: workerAuth,
+				body:   fmt.Appendf(nil, `{"to":%q,"type":"text","message":%q,"clientMessageId":%q}`, sendTo, sendMessage, uuid.NewString()),
+				expect: http.StatusOK}
+		}},
+		{"bare", "bare Go proxy: parse, forward, reply (floor, no database)", viaAPIKey(bare.url+"/sendText", []byte(`"SENT"`))},
+		{"naive", fmt.Sprintf("naive durable proxy: parse, INSERT, forward, UPDATE (floor, pgxpool %d)", naivePoolConns),
+			viaAPIKey(naive.url+"/sendText", []byte(`"SENT"`))},
+		{"gateway", "gateway POST /api/v1/sendText", viaAPIKey(e.baseURL+"/api/v1/sendText", []byte(`"status":"SENT"`))},
+		{"gateway-identity", "gateway POST /api/v1/sendText, client not accepting gzip", viaAPIKey(e.baseURL+"/api/v1/sendText",
+			[]byte(`"status":"SENT"`), "Accept-Encoding", "identity")},
+	}
+	results := map[string]bench.LoadResult{}
+	var served int64
+	for _, t := range targets {
+		if !slices.Contains(e.opts.sendTargets, t.id) {
+			continue
+		}
+		if _, err := e.app.DB.Exec(ctx, "CHECKPOINT"); err != nil {
+			return sc, fmt.Errorf("checkpoint: %w", err)
+		}
+		res, dials, err := e.runHTTPLoad(ctx, e.opts.connections, e.opts.duration, t.pick)
+		sc.Rows = append(sc.Rows, bench.LoadRow(t.name, "msg/s", res))
+		sc.Facts = append(sc.Facts, bench.Fact{Name: "connections the client opened for: " + t.id, Value: float64(dials)})
+		results[t.id] = res
+		served += res.AllOps - res.AllErrors
+		if err != nil {
+			return sc, err
+		}
+	}
+	if err := sendIntegrity(ctx, e, sim, pool, results, served, &sc); err != nil {
+		return sc, err
+	}
+	gateway, hasGateway := results["gateway"]
+	naiveRes, hasNaive := results["naive"]
+	bareRes, hasBare := results["bare"]
+	if !hasGateway || !hasNaive || !hasBare {
+		sc.Headline = "gateway, naive and bare not all measured (-send-targets): no ratios"
+		return sc, nil
+	}
+	sc.Facts = append(sc.Facts,
+		bench.Fact{Name: ratioNaiveFact, Value: ratio(gateway.Throughput(), naiveRes.Throughput()), Unit: "x"},
+		bench.Fact{Name: ratioBareFact, Value: ratio(gateway.Throughput(), bareRes.Throughput()), Unit: "x"},
+		bench.Fact{Name: "sendText p99: gateway / naive durable proxy", Value: ratio(p99(gateway), p99(naiveRes)), Unit: "x"},
+	)
+	sc.Headline = fmt.Sprintf("gateway %s msg/s (p99 %s) = %.2f× naive durable proxy (%s msg/s), %.2f× bare proxy (%s msg/s)",
+		bench.FormatNumber(gateway.Throughput()), bench.FormatMillis(p99(gateway)), ratio(gateway.Throughput(), naiveRes.Throughput()),
+		bench.FormatNumber(naiveRes.Throughput()), ratio(gateway.Throughput(), bareRes.Throughput()), bench.FormatNumber(bareRes.Throughput()))
+	return sc, nil
+}
+
+// sendIntegrity checks that every answered send happened once: the simworker sent exactly as
+// many messages as the targets answered successfully (warm-up included), and each durable
+// target recorded exactly its successful answers as SENT.
+func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Pool, results map[string]bench.LoadResult,
+	served int64, sc *bench.Scenario) error {
+	var problems []error
+	sent := int64(sim.engine.SentTotal())
+	if sent != served {
+		problems = append(problems, fmt.Errorf("the simworker sent %d messages but the targets answered %d sends", sent, served))
+	}
+	var gatewaySent, naiveSent int64
+	if err := e.app.DB.QueryRow(ctx, `SELECT count(*) FROM messages
+		WHERE direction = 'OUTBOUND' AND status = 'SENT' AND session_id LIKE 'bench-send-%'`).Scan(&gatewaySent); err != nil {
+		return fmt.Errorf("count the gateway's records: %w", err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM bench_naive_messages WHERE status = 'SENT'`).Scan(&naiveSent); err != nil {
+		return fmt.Errorf("count the naive proxy's records: %w", err)
+	}
+	for _, c := range []struct {
+		name     string
+		recorded int64
+		res      bench.LoadResult
+	}{{"gateway", gatewaySent, gatewayResult(results)}, {"naive durable proxy", naiveSent, results["naive"]}} {
+		if answered := c.res.AllOps - c.res.AllErrors; c.recorded != answered {
+			problems = append(problems, fmt.Errorf("the %s recorded %d messages SENT but answered %d sends", c.name, c.recorded, answered))
+		}
+	}
+	if len(problems) == 0 {
+		sc.Facts = append(sc.Facts, bench.TextFact("Integrity", fmt.Sprintf(
+			"every answered send reached the simworker exactly once (%s sends); the gateway recorded each of its %s answered sends SENT, the naive proxy each of its %s",
+			bench.FormatNumber(float64(sent)), bench.FormatNumber(float64(gatewaySent)), bench.FormatNumber(float64(naiveSent)))))
+	}
+	return errors.Join(problems...)
+}
+
+// gatewayResult adds up what the gateway served under both gateway targets.
+func gatewayResult(results map[string]bench.LoadResult) bench.LoadResult {
+	a, b := results["gateway"], results["gateway-identity"]
+	return bench.LoadResult{AllOps: a.AllOps + b.AllOps, AllErrors: a.AllErrors + b.AllErrors}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func p99(r bench.LoadResult) float64 {
+	if r.Latency == nil {
+		return 0
+	}
+	return bench.Millis(r.Latency.Percentile(99))
+}
+
+// summarize puts the headline of each scenario, and the sendText ratios, in the summary.
+func summarize(r *bench.Report) {
+	for _, s := range r.Scenarios {
+		for _, f := range s.Facts {
+			if f.Name == ratioNaiveFact || f.Name == ratioBareFact {
+				r.Summary = append(r.Summary, f)
+			}
+		}
+	}
+	for _, s := range r.Scenarios {
+		headline := s.Headline
+		switch {
+		case s.Status == bench.StatusFailed:
+			headline = "FAILED: " + s.Reason
+		case headline == "":
+			continue
+		}
+		r.Summary = append(r.Summary, bench.TextFact(s.Title, headline))
+	}
+}
