@@ -82,7 +82,7 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	}
 
 	drainStart := time.Now()
-	meter := bench.StartMeter(0)
+	meter := bench.StartMeter(e.meter(0))
 	var after counts
 	drainErr := waitFor(ctx, drainDeadline, "drain the queue", func() (bool, error) {
 		var err error
@@ -199,7 +199,7 @@ func oneInFlight(ctx context.Context, e *env, sim *simWorker, sessions []tenantS
 	client := newLoadClient(len(sessions))
 	defer client.close()
 	return bench.RunLoad(ctx, bench.LoadConfig{Workers: len(sessions), Warmup: e.opts.warmup / 2,
-		Duration: min(e.opts.duration, asyncLightWindow)}, func(ctx context.Context, worker int) error {
+		Duration: min(e.opts.duration, asyncLightWindow), Meter: e.meter(0)}, func(ctx context.Context, worker int) error {
 		session := sessions[worker].id
 		before := sentCount(sim, session)
 		raw, err := client.doBody(ctx, worker, send(worker))

@@ -293,13 +293,16 @@ func (e *env) cleanup(keepLog bool) ([]string, error) {
 	if e.logFile != nil {
 		_ = e.logFile.Close()
 		if keepLog {
-			lines = append(lines, "gateway log kept at "+e.logFile.Name())
+			lines = append(lines, keptLogPrefix+e.logFile.Name())
 		} else {
 			_ = os.Remove(e.logFile.Name()) //nolint:gosec // the temporary file this run created
 		}
 	}
 	return lines, errors.Join(errs...)
 }
+
+// keptLogPrefix starts the cleanup line that says where the gateway's log was kept.
+const keptLogPrefix = "gateway log kept at "
 
 func dropDatabase(ctx context.Context, serverURL, name string) error {
 	conn, err := pgx.Connect(ctx, serverURL)
@@ -394,6 +397,11 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// meter is how the bench's meters measure: the Postgres CPU of its own database only.
+func (e *env) meter(interval time.Duration) bench.MeterOptions {
+	return bench.MeterOptions{Interval: interval, PostgresDatabase: e.dbName}
 }
 
 // registerUser registers a dashboard user and returns its JWT and ID.

@@ -104,7 +104,7 @@ func runPlacement(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		return sc, err
 	}
 	sessions := e.sessionsService()
-	res, err := bench.RunBatch(ctx, placementConcurrency, n, 0, func(ctx context.Context, i int) error {
+	res, err := bench.RunBatch(ctx, placementConcurrency, n, e.meter(0), func(ctx context.Context, i int) error {
 		_, _, err := sessions.Place(ctx, ids[i], "")
 		return err
 	})
@@ -185,11 +185,11 @@ func runRouting(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		return nil
 	}
 	sequential := func(name string) (bench.BatchResult, error) {
-		res, err := bench.RunBatch(ctx, 1, n, 0, lookup)
+		res, err := bench.RunBatch(ctx, 1, n, e.meter(0), lookup)
 		sc.Rows = append(sc.Rows, bench.BatchRow(name, "lookups/s", res))
 		return res, err
 	}
-	if _, err := bench.RunBatch(ctx, 8, n, 0, lookup); err != nil { // fills the cache
+	if _, err := bench.RunBatch(ctx, 8, n, e.meter(0), lookup); err != nil { // fills the cache
 		return sc, err
 	}
 	hits, err := sequential("hits, sequential")
@@ -197,7 +197,8 @@ func runRouting(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		return sc, err
 	}
 	next := make([]int, e.opts.connections)
-	concurrent, err := bench.RunLoad(ctx, bench.LoadConfig{Workers: e.opts.connections, Warmup: e.opts.warmup / 2, Duration: concurrentWindow},
+	concurrent, err := bench.RunLoad(ctx, bench.LoadConfig{Workers: e.opts.connections, Warmup: e.opts.warmup / 2, Duration: concurrentWindow,
+		Meter: e.meter(0)},
 		func(ctx context.Context, worker int) error {
 			// A fixed stride spreads each goroutine over every session without a shared generator.
 			next[worker]++
@@ -260,7 +261,7 @@ func runHealthMonitor(ctx context.Context, e *env) (sc bench.Scenario, err error
 	var total time.Duration
 	var checked, failed, others int64
 	var firstRound time.Duration
-	meter := bench.StartMeter(2 * time.Millisecond)
+	meter := bench.StartMeter(e.meter(2 * time.Millisecond))
 	for r := range rounds {
 		start := time.Now()
 		report, err := e.app.HealthMonitor.Round(ctx)

@@ -104,7 +104,8 @@ func (c *loadClient) doBody(ctx context.Context, worker int, req request) ([]byt
 func (e *env) runHTTPLoad(ctx context.Context, workers int, duration time.Duration, pick func(worker int) request) (bench.LoadResult, int64, error) {
 	client := newLoadClient(workers)
 	defer client.close()
-	res, err := bench.RunLoad(ctx, bench.LoadConfig{Workers: workers, Warmup: e.opts.warmup, Duration: duration},
+	res, err := bench.RunLoad(ctx, bench.LoadConfig{Workers: workers, Warmup: e.opts.warmup, Duration: duration,
+		Meter: e.meter(0)},
 		func(ctx context.Context, worker int) error { return client.do(ctx, worker, pick(worker)) })
 	return res, client.dials.Load(), err
 }

@@ -28,8 +28,9 @@ func runIdle(ctx context.Context, e *env) (bench.Scenario, error) {
 		"(before any scenario), and again with %s sessions and %s workers in the database (SQL generate_series, then ANALYZE) "+
 		"after one GET /health/detailed and one GET /api/v1/workers/statistics (as an administrator). Both footprints are "+
 		"taken after two GCs (the second empties sync.Pool caches such as gzip writers) and debug.FreeOSMemory, with "+
-		"keep-alive connections left by earlier scenarios closed, so that they compare live state; the process also holds "+
-		"the benchmark's own small state.", bench.FormatNumber(float64(sessions)), bench.FormatNumber(float64(workers)))
+		"keep-alive connections left by earlier scenarios closed, so that they compare live state. This scenario runs last: "+
+		"the second footprint also holds what the server keeps from the load before (database and Redis pools grown to "+
+		"their peak size, goroutine stacks), and the process holds the benchmark's own small state.", bench.FormatNumber(float64(sessions)), bench.FormatNumber(float64(workers)))
 	start := e.startFootprint
 	// The fixtures stay: this scenario runs last and the database is dropped right after.
 	if err := e.insertWorkers(ctx, workerPrefix, "idle", workers, 1000); err != nil {
@@ -45,7 +46,13 @@ func runIdle(ctx context.Context, e *env) (bench.Scenario, error) {
 	if err != nil {
 		return sc, err
 	}
-	meter := bench.StartMeter(0)
+	// Like at start: no keep-alive connections left over from earlier scenarios, and the
+	// garbage they left collected, so that the peak below is the two requests' own.
+	e.client.CloseIdleConnections()
+	e.fleet.dropIdleConnections()
+	settleGoroutines()
+	bench.TakeFootprint(true)
+	meter := bench.StartMeter(e.meter(0))
 	detailed, detailedBytes, err := e.timedGet(ctx, "/health/detailed", "")
 	if err != nil {
 		meter.Stop()
@@ -56,9 +63,7 @@ func runIdle(ctx context.Context, e *env) (bench.Scenario, error) {
 	if err != nil {
 		return sc, err
 	}
-	// Like at start: no keep-alive connections left over from earlier scenarios.
 	e.client.CloseIdleConnections()
-	e.fleet.dropIdleConnections()
 	settleGoroutines()
 	loaded := bench.TakeFootprint(true)
 	sc.Facts = append(sc.Facts,

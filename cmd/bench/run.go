@@ -194,7 +194,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	for _, line := range cleanup {
 		fmt.Fprintln(stdout, "cleanup:", line)
 	}
-	report.Notes = append(report.Notes, "Cleanup: "+strings.Join(cleanup, "; ")+".")
+	// Where this machine kept the log is no business of the report.
+	done := slices.DeleteFunc(slices.Clone(cleanup), func(line string) bool { return strings.HasPrefix(line, keptLogPrefix) })
+	report.Notes = append(report.Notes, "Cleanup: "+strings.Join(done, "; ")+".")
 	if leaked := waitForGoroutines(baseline, 5*time.Second); leaked > 0 {
 		report.Notes = append(report.Notes, fmt.Sprintf("**Goroutine leak:** %d goroutines more than at start after cleanup.", leaked))
 		closeErr = errors.Join(closeErr, fmt.Errorf("%d goroutines leaked (stacks on stderr)", leaked))

@@ -172,7 +172,7 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		"session i mod %d. The same closed-loop client, connections and simworker drive two floors in the same invocation: "+
 		"a bare Go proxy (parse, forward, reply; no database) and a naive durable proxy (parse, INSERT, forward, UPDATE, "+
 		"each its own commit, pgxpool of %d connections, a table of its own). The simworker's own send route, hit directly, "+
-		"is the ceiling for reference. A CHECKPOINT runs before each target.", sendSessions, sendSessions, naivePoolConns)
+		"is the ceiling for reference. A CHECKPOINT runs before each target; the database starts empty, like a fresh install.", sendSessions, sendSessions, naivePoolConns)
 	sim, err := e.startSimWorker(ctx, "bench-sim-send")
 	if err != nil {
 		return sc, err

@@ -22,8 +22,8 @@ type LoadConfig struct {
 	Warmup time.Duration
 	// Duration is the measured (steady-state) window.
 	Duration time.Duration
-	// MeterInterval is how often the meter samples heap and goroutines; 0 takes its default.
-	MeterInterval time.Duration
+	// Meter shapes the meter of the window.
+	Meter MeterOptions
 }
 
 // LoadResult is what a closed-loop load measured. Counts and latencies cover the requests
@@ -142,7 +142,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig, op Op) (LoadResult, error) {
 	if !sleep(ctx, cfg.Warmup) {
 		return stopped()
 	}
-	meter := StartMeter(cfg.MeterInterval)
+	meter := StartMeter(cfg.Meter)
 	start := time.Now()
 	phase.Store(phaseMeasure)
 	completed := sleep(ctx, cfg.Duration)
@@ -201,14 +201,14 @@ func (r BatchResult) Throughput() float64 {
 
 // RunBatch runs job for i in [0, n) on concurrency goroutines and measures the whole batch.
 // Jobs not started when ctx ends are skipped and ctx's error is returned.
-func RunBatch(ctx context.Context, concurrency, n int, meterInterval time.Duration, job func(ctx context.Context, i int) error) (BatchResult, error) {
+func RunBatch(ctx context.Context, concurrency, n int, meterOpts MeterOptions, job func(ctx context.Context, i int) error) (BatchResult, error) {
 	if concurrency <= 0 || n < 0 {
 		return BatchResult{}, fmt.Errorf("batch of %d jobs needs a positive concurrency, got %d", n, concurrency)
 	}
 	var next, jobs, errs atomic.Int64
 	book := &errorBook{}
 	hists := make([]*Histogram, concurrency)
-	meter := StartMeter(meterInterval)
+	meter := StartMeter(meterOpts)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range concurrency {

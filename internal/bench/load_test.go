@@ -121,7 +121,7 @@ func TestRunBatch_RunsEveryJobOnce(t *testing.T) {
 	t.Parallel()
 	const n = 1000
 	var runs [n]atomic.Int32
-	res, err := RunBatch(context.Background(), 8, n, time.Millisecond, func(_ context.Context, i int) error {
+	res, err := RunBatch(context.Background(), 8, n, MeterOptions{Interval: time.Millisecond}, func(_ context.Context, i int) error {
 		runs[i].Add(1)
 		if i%100 == 0 {
 			return errors.New("every hundredth fails")
@@ -147,14 +147,14 @@ func TestRunBatch_RunsEveryJobOnce(t *testing.T) {
 func TestRunBatch_Cancelled_StopsAndSaysSo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	res, err := RunBatch(ctx, 2, 1_000_000, 0, func(context.Context, int) error {
+	res, err := RunBatch(ctx, 2, 1_000_000, MeterOptions{}, func(context.Context, int) error {
 		cancel()
 		return nil
 	})
 	if !errors.Is(err, context.Canceled) || res.Jobs == 0 || res.Jobs > 2 {
 		t.Errorf("err %v after %d jobs", err, res.Jobs)
 	}
-	if _, err := RunBatch(context.Background(), 0, 1, 0, nil); err == nil {
+	if _, err := RunBatch(context.Background(), 0, 1, MeterOptions{}, nil); err == nil {
 		t.Error("a batch without goroutines was accepted")
 	}
 }

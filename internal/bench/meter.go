@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +40,9 @@ type Usage struct {
 	// -1 when unknown.
 	PostgresCores float64 `json:"postgresCores"`
 	RedisCores    float64 `json:"redisCores"`
+	// OtherCores is the rest of the machine's busy CPU: processes that are not the bench's,
+	// such as other work on a shared machine, which slows every figure down; -1 when unknown.
+	OtherCores float64 `json:"otherCores"`
 	// PeakRSSBytes is VmHWM over the window (the peak is reset at its start where the kernel
 	// allows; PeakRSSSinceStart says it could not be).
 	PeakRSSBytes      uint64 `json:"peakRssBytes"`
@@ -63,8 +65,18 @@ func (u *Usage) SetOps(n int64) {
 	}
 }
 
+// MeterOptions shape a meter.
+type MeterOptions struct {
+	// Interval is the heap and goroutine sampling period; 0 takes DefaultMeterInterval.
+	Interval time.Duration
+	// PostgresDatabase, when set, limits the Postgres CPU to that database's backends (and
+	// the server's shared writers), leaving other databases' work to OtherCores.
+	PostgresDatabase string
+}
+
 // Meter measures a window: CPU, machine load, peak RSS, peak heap and goroutines.
 type Meter struct {
+	opts         MeterOptions
 	start        time.Time
 	cpu          cpuTimes
 	machine      machineTimes
@@ -92,17 +104,17 @@ func readRuntime() (heap uint64, goroutines int, gcCycles uint64) {
 	return samples[0].Value.Uint64(), int(samples[1].Value.Uint64()), samples[2].Value.Uint64()
 }
 
-// StartMeter starts measuring; interval is the heap and goroutine sampling period (0: the
-// default). Stop must be called: it ends the sampling goroutine.
-func StartMeter(interval time.Duration) *Meter {
+// StartMeter starts measuring. Stop must be called: it ends the sampling goroutine.
+func StartMeter(opts MeterOptions) *Meter {
+	interval := opts.Interval
 	if interval <= 0 {
 		interval = DefaultMeterInterval
 	}
-	m := &Meter{stop: make(chan struct{}), resetPeakRSS: ResetPeakRSS() == nil}
+	m := &Meter{opts: opts, stop: make(chan struct{}), resetPeakRSS: ResetPeakRSS() == nil}
 	var err error
 	m.machine, err = readMachineTimes("/proc/stat")
 	m.machineOK = err == nil
-	m.services, _ = serviceTicks("/proc", serviceNames)
+	m.services, _ = serviceTicks("/proc", m.keep)
 	heap, goroutines, gc := readRuntime()
 	m.peakHeap, m.peakGoroutines, m.gcStart = heap, goroutines, gc
 	m.start, m.cpu = time.Now(), processCPU()
@@ -139,7 +151,7 @@ func (m *Meter) Stop() Usage {
 		WallSeconds: wall.Seconds(),
 		UserSeconds: (cpu.user - m.cpu.user).Seconds(),
 		SysSeconds:  (cpu.sys - m.cpu.sys).Seconds(),
-		MachineBusy: -1, PostgresCores: -1, RedisCores: -1,
+		MachineBusy: -1, PostgresCores: -1, RedisCores: -1, OtherCores: -1,
 	}
 	if wall > 0 {
 		u.ProcessCores = (u.UserSeconds + u.SysSeconds) / wall.Seconds()
@@ -147,9 +159,12 @@ func (m *Meter) Stop() Usage {
 	if now, err := readMachineTimes("/proc/stat"); err == nil && m.machineOK {
 		u.MachineBusy = now.busySince(m.machine)
 	}
-	if now, err := serviceTicks("/proc", serviceNames); err == nil && m.services != nil && wall > 0 {
+	if now, err := serviceTicks("/proc", m.keep); err == nil && m.services != nil && wall > 0 {
 		u.PostgresCores = ticksToCores(now["postgres"], m.services["postgres"], wall)
 		u.RedisCores = ticksToCores(now["redis-server"], m.services["redis-server"], wall)
+		if u.MachineBusy >= 0 {
+			u.OtherCores = max(u.MachineBusy*float64(runtime.NumCPU())-u.ProcessCores-u.PostgresCores-u.RedisCores, 0)
+		}
 	}
 	if st, err := ReadProcStatus("/proc/self/status"); err == nil {
 		u.PeakRSSBytes = st.HWM
@@ -211,8 +226,44 @@ func ParseProcStatus(r io.Reader) (ProcStatus, error) {
 
 var errNoCPULine = errors.New("no aggregate cpu line")
 
-// serviceNames are the processes whose CPU a meter reports besides its own.
-var serviceNames = []string{"postgres", "redis-server"}
+// postgresWriters are the Postgres server processes that work for every database.
+var postgresWriters = []string{"checkpointer", "background writer", "walwriter", "wal writer"}
+
+// keep picks the processes whose CPU the meter reports besides its own: redis-server, and
+// postgres (only the meter's database and the shared writers, when it names a database).
+func (m *Meter) keep(pid, name string) bool {
+	switch name {
+	case "redis-server":
+		return true
+	case "postgres":
+		if m.opts.PostgresDatabase == "" {
+			return true
+		}
+		title, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline")) //nolint:gosec // a /proc path
+		if err != nil {
+			return false
+		}
+		return postgresTitleMatches(string(title), m.opts.PostgresDatabase)
+	}
+	return false
+}
+
+// postgresTitleMatches reports whether a postgres process title ("postgres: 15/main: user db
+// 127.0.0.1(5555) idle", "postgres: 15/main: walwriter") works for database or for all.
+func postgresTitleMatches(title, database string) bool {
+	title = strings.TrimSpace(strings.ReplaceAll(title, "\x00", " "))
+	for _, field := range strings.Fields(title) {
+		if field == database {
+			return true
+		}
+	}
+	for _, w := range postgresWriters {
+		if strings.HasSuffix(title, ": "+w) {
+			return true
+		}
+	}
+	return false
+}
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux platform Go
 // supports.
@@ -225,13 +276,14 @@ func ticksToCores(now, before uint64, wall time.Duration) float64 {
 	return float64(now-before) / clockTicks / wall.Seconds()
 }
 
-// serviceTicks sums utime+stime of the processes named names (their comm) under procDir.
-func serviceTicks(procDir string, names []string) (map[string]uint64, error) {
+// serviceTicks sums utime+stime under procDir by command name, of the processes keep(pid,
+// name) picks.
+func serviceTicks(procDir string, keep func(pid, name string) bool) (map[string]uint64, error) {
 	entries, err := os.ReadDir(procDir)
 	if err != nil {
 		return nil, err
 	}
-	ticks := make(map[string]uint64, len(names))
+	ticks := map[string]uint64{}
 	for _, entry := range entries {
 		if _, err := strconv.Atoi(entry.Name()); err != nil {
 			continue
@@ -240,7 +292,7 @@ func serviceTicks(procDir string, names []string) (map[string]uint64, error) {
 		if err != nil {
 			continue // exited meanwhile
 		}
-		if name, t, ok := parseProcessStat(string(raw)); ok && slices.Contains(names, name) {
+		if name, t, ok := parseProcessStat(string(raw)); ok && keep(entry.Name(), name) {
 			ticks[name] += t
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +54,7 @@ func TestParseMachineTimes_CountsIdleAndIOWaitAsNotBusy(t *testing.T) {
 var sink []byte
 
 func TestMeter_MeasuresCPUHeapAndGoroutines(t *testing.T) {
-	meter := StartMeter(time.Millisecond)
+	meter := StartMeter(MeterOptions{Interval: time.Millisecond, PostgresDatabase: "no_such_database"})
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 50 {
@@ -196,14 +197,15 @@ func TestServiceTicks_SumsTheNamedProcesses(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(proc, "17"), 0o750); err != nil { // exited: no stat
 		t.Fatal(err)
 	}
-	ticks, err := serviceTicks(proc, []string{"postgres", "redis-server", "odd (name) here"})
+	names := []string{"postgres", "redis-server", "odd (name) here"}
+	ticks, err := serviceTicks(proc, func(_, name string) bool { return slices.Contains(names, name) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ticks["postgres"] != 50 || ticks["redis-server"] != 8 || ticks["odd (name) here"] != 200 {
 		t.Errorf("ticks = %v", ticks)
 	}
-	if _, err := serviceTicks(filepath.Join(proc, "missing"), serviceNames); err == nil {
+	if _, err := serviceTicks(filepath.Join(proc, "missing"), (&Meter{}).keep); err == nil {
 		t.Error("a missing /proc read fine")
 	}
 	if got := ticksToCores(250, 50, 2*time.Second); got != 1 {
@@ -224,5 +226,30 @@ func TestUsage_SetOps_MachineCostPerOperation(t *testing.T) {
 	unknown.SetOps(10)
 	if unknown.MachineCPUPerOpMicros != 0 {
 		t.Errorf("machine per op without a machine figure: %v", unknown.MachineCPUPerOpMicros)
+	}
+}
+
+func TestPostgresTitleMatches_OwnDatabaseAndSharedWriters(t *testing.T) {
+	for title, want := range map[string]bool{
+		"postgres: 15/main: postgres bench_ab12 127.0.0.1(5555) idle\x00\x00": true,
+		"postgres: 15/main: postgres bench_ab12x 127.0.0.1(5555) idle":        false,
+		"postgres: 15/main: autovacuum worker bench_ab12":                     true,
+		"postgres: 15/main: checkpointer \x00\x00\x00":                        true,
+		"postgres: 15/main: walwriter ":                                       true,
+		"postgres: 15/main: background writer":                                true,
+		"postgres: 15/main: logical replication launcher":                     false,
+		"postgres: 15/main: pgtdbuser testdb_tpl_1 127.0.0.1(1) idle":         false,
+	} {
+		if got := postgresTitleMatches(title, "bench_ab12"); got != want {
+			t.Errorf("%q: %v, want %v", title, got, want)
+		}
+	}
+	m := &Meter{}
+	if !m.keep("1", "postgres") || !m.keep("1", "redis-server") || m.keep("1", "bash") {
+		t.Error("without a database every postgres and redis-server process counts, nothing else")
+	}
+	m.opts.PostgresDatabase = "bench_ab12"
+	if m.keep("no-such-pid", "postgres") {
+		t.Error("a postgres process whose title cannot be read counted")
 	}
 }

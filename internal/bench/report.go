@@ -293,7 +293,7 @@ func (p *printer) scenario(n int, s Scenario) {
 		p.f("%s\n\n", s.Description)
 	}
 	if len(s.Rows) > 0 {
-		p.f("| Case | Throughput | p50 | p95 | p99 | max | Errors | CPU cores: process / Postgres / Redis | CPU/op: process / machine | Machine busy | Peak RSS | Peak heap | Goroutines (peak) |\n")
+		p.f("| Case | Throughput | p50 | p95 | p99 | max | Errors | CPU cores: process / Postgres / Redis / others | CPU/op: process / machine | Machine busy | Peak RSS | Peak heap | Goroutines (peak) |\n")
 		p.f("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, r := range s.Rows {
 			p.row(r)
@@ -327,7 +327,7 @@ func (p *printer) row(r Row) {
 	}
 	use := [6]string{"–", "–", "–", "–", "–", "–"}
 	if u := r.Usage; u != nil {
-		use[0] = cores(u.ProcessCores) + " / " + cores(u.PostgresCores) + " / " + cores(u.RedisCores)
+		use[0] = cores(u.ProcessCores) + " / " + cores(u.PostgresCores) + " / " + cores(u.RedisCores) + " / " + cores(u.OtherCores)
 		if u.CPUPerOpMicros > 0 {
 			use[1] = FormatNumber(u.CPUPerOpMicros) + " µs / "
 			if u.MachineCPUPerOpMicros > 0 {

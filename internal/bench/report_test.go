@@ -73,9 +73,9 @@ func sampleReport() *Report {
 	load := LoadResult{Ops: 100, Errors: 2, WarmupErrors: 1, Window: 2 * time.Second, Latency: h,
 		ErrorExamples: []string{"HTTP 503: `busy` | try later"},
 		Usage: Usage{ProcessCores: 1.5, CPUPerOpMicros: 250, MachineCPUPerOpMicros: 610, MachineBusy: 0.9, PostgresCores: 0.25,
-			RedisCores: -1, PeakRSSBytes: 80 << 20, PeakHeapBytes: 20 << 20, PeakGoroutines: 300}}
+			RedisCores: -1, OtherCores: 0.05, PeakRSSBytes: 80 << 20, PeakHeapBytes: 20 << 20, PeakGoroutines: 300}}
 	batch := BatchResult{Jobs: 10, Elapsed: time.Second, Latency: h, Usage: Usage{MachineBusy: -1, PeakRSSSinceStart: true,
-		CPUPerOpMicros: 10, PostgresCores: -1, RedisCores: -1}}
+		CPUPerOpMicros: 10, PostgresCores: -1, RedisCores: -1, OtherCores: -1}}
 	return &Report{
 		Title: "Gateway benchmark", GeneratedAt: time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC), Command: "go run ./cmd/bench",
 		Machine:  Machine{CPUs: 2, GOMAXPROCS: 2, CPUModel: "AMD EPYC", MemoryBytes: 24 << 30, GoVersion: "go1.26", GOOS: "linux", GOARCH: "amd64", Postgres: "PostgreSQL 15", PostgresSettings: "fsync=on"},
@@ -104,8 +104,8 @@ func TestReport_WriteMarkdown_ShowsEveryPart(t *testing.T) {
 		"| Memory | 24.00 GiB |", "| Kernel | unknown |", "| PostgreSQL settings | fsync=on |", "| Redis | unknown |",
 		"## Settings", "| Connections | 64 |", "## Summary", "| gateway / naive | 1.80× |", "## Notes\n\nA note.",
 		"## 1. Sync sendText", "What it does.",
-		"| gateway | 49 msg/s | 50.1 ms | 95.4 ms | 99.1 ms | 100 ms | 2 (2.00 %) + 1 in warm-up | 1.50 / 0.25 / – | 250 µs / 610 µs | 90 % | 80.0 MiB | 20.0 MiB | 300 |",
-		"| placement | 10 placements/s |", "| 0 | 0.00 / – / – | 10 µs / – | – | 0 B (since start) |",
+		"| gateway | 49 msg/s | 50.1 ms | 95.4 ms | 99.1 ms | 100 ms | 2 (2.00 %) + 1 in warm-up | 1.50 / 0.25 / – / 0.05 | 250 µs / 610 µs | 90 % | 80.0 MiB | 20.0 MiB | 300 |",
+		"| placement | 10 placements/s |", "| 0 | 0.00 / – / – / – | 10 µs / – | – | 0 B (since start) |",
 		"- error in gateway: `HTTP 503: 'busy' | try later`", "| dials | 64 |", "Scenario note.",
 		"## 2. Async sendText", "**Not available:** async sends not implemented.",
 		"## 3. Broken", "**Failed:** boom", "| empty | 0 ops/s | – | – | – | – | 0 | – | – | – | – | – | – |",
