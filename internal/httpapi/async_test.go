@@ -116,7 +116,8 @@ func TestIdempotencyKey_RacingDuplicates_ReachWorkerOnce(t *testing.T) {
 func TestScheduledSend_WaitsAndCancelledNeverGoes(t *testing.T) {
 	t.Parallel()
 	g, apiKey, worker := asyncSetup(t, nil)
-	at := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	scheduledAt := time.Now().Add(1500 * time.Millisecond).UTC()
+	at := scheduledAt.Format(time.RFC3339Nano)
 	first := g.Do(t, http.MethodPost, "/api/v1/sendText?async=true", map[string]any{"to": "6281234567890", "message": "later", "scheduledAt": at}, apiKey...)
 	second := g.Do(t, http.MethodPost, "/api/v1/sendText?async=true", map[string]any{"to": "6281234567890", "message": "never", "scheduledAt": at}, apiKey...)
 	if first.Code != http.StatusAccepted || second.Code != http.StatusAccepted {
@@ -146,6 +147,14 @@ func TestScheduledSend_WaitsAndCancelledNeverGoes(t *testing.T) {
 			t.Fatalf("scheduled send still %s", status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	var sentAt time.Time
+	if err := g.DB.QueryRow(context.Background(), `SELECT sent_at FROM messages WHERE id = $1`,
+		first.JSON(t)["data"].(map[string]any)["id"]).Scan(&sentAt); err != nil {
+		t.Fatal(err)
+	}
+	if sentAt.Before(scheduledAt) {
+		t.Fatalf("sent at %s, before its scheduledAt %s", sentAt, scheduledAt)
 	}
 	worker.mu.Lock()
 	defer worker.mu.Unlock()

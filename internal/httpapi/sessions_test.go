@@ -255,6 +255,8 @@ type sesWireRequest struct {
 	Method string
 	Path   string
 	Body   map[string]any
+	// At is when the proxy received it.
+	At time.Time
 }
 
 // sesSim is a simworker (workerkit + simengine) running in-process, registered with the
@@ -269,6 +271,8 @@ type sesSim struct {
 	mu     sync.Mutex
 	wire   []sesWireRequest
 	killed sync.Once
+	// down makes the proxy drop every connection, as a worker that is unreachable.
+	down atomic.Bool
 }
 
 // sesStartSim starts a simworker against the gateway served at baseURL and waits until it is
@@ -294,12 +298,15 @@ func sesStartSim(t testing.TB, g *testenv.Gateway, baseURL, workerID string, cfg
 	target, _ := url.Parse("http://" + ln.Addr().String())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	s.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.down.Load() {
+			panic(http.ErrAbortHandler) // the connection drops without an answer
+		}
 		raw, _ := io.ReadAll(r.Body)
 		_ = r.Body.Close()
 		var body map[string]any
 		_ = json.Unmarshal(raw, &body)
 		s.mu.Lock()
-		s.wire = append(s.wire, sesWireRequest{Method: r.Method, Path: r.URL.Path, Body: body})
+		s.wire = append(s.wire, sesWireRequest{Method: r.Method, Path: r.URL.Path, Body: body, At: time.Now()})
 		s.mu.Unlock()
 		r.Body = io.NopCloser(strings.NewReader(string(raw)))
 		proxy.ServeHTTP(w, r)
@@ -342,6 +349,10 @@ func (s *sesSim) Kill() {
 		s.proxy.Close()
 	})
 }
+
+// SetDown makes the worker unreachable (true) or reachable again (false); requests dropped
+// while it is down are not recorded.
+func (s *sesSim) SetDown(down bool) { s.down.Store(down) }
 
 // Wire returns the requests the backend sent whose path ends with suffix.
 func (s *sesSim) Wire(suffix string) []sesWireRequest {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +38,19 @@ type Dispatcher struct {
 	Logger      *slog.Logger
 }
 
-const dispatchPage = 256
+const (
+	dispatchPage = 256
+	// dispatchPoll is the longest the dispatcher sleeps without looking at the queue.
+	dispatchPoll = time.Second
+	// dispatchMinWait keeps a clock skew between Go and Postgres from turning into a busy loop.
+	dispatchMinWait = 2 * time.Millisecond
+)
+
+// attemptTimeout bounds one dispatch: the worker's send and the transaction around it. An
+// attempt under way when the dispatcher stops is allowed to finish within it: cut short, the
+// worker may have sent the message while its record stays QUEUED, and the next dispatcher
+// would hand it over again.
+const attemptTimeout = workers.CommandTimeout + 5*time.Second
 
 // Run dispatches until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
@@ -46,20 +59,29 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	listen.Go(func() { d.listen(ctx, wake) })
 	defer listen.Wait()
 
-	idle := min(max(d.MinInterval/4, 20*time.Millisecond), time.Second)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		n := d.round(ctx)
+		attempted, next := d.round(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if n > 0 {
+		if attempted > 0 {
 			continue
 		}
+		// Nothing to send now: sleep until the next head is due or the next paced session may
+		// send, so that pacing and schedules are kept to the millisecond; new work wakes us
+		// through NOTIFY, and the poll covers what changes without one.
+		wait := dispatchPoll
+		if !next.IsZero() {
+			wait = min(wait, max(time.Until(next), dispatchMinWait))
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-		case <-time.After(idle):
+		case <-timer.C:
 		}
 	}
 }
@@ -106,35 +128,48 @@ func (d *Dispatcher) listenOnce(ctx context.Context, wake chan<- struct{}) error
 	}
 }
 
-// round sends what is due now across sessions, with bounded concurrency, and returns how many
-// sessions it served.
-func (d *Dispatcher) round(ctx context.Context) int {
-	ids, err := store.DueSessions(ctx, d.Pool, d.MinInterval, dispatchPage)
+// round sends what is due now across sessions, with bounded concurrency. It returns how many
+// sessions it made an attempt for, and when the next session not due yet will be.
+func (d *Dispatcher) round(ctx context.Context) (attempted int, next time.Time) {
+	ids, next, err := store.DueSessions(ctx, d.Pool, d.MinInterval, dispatchPage)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.Logger.WarnContext(ctx, "list due sessions", slog.Any("err", err))
 		}
-		return 0
+		return 0, time.Time{}
 	}
+	var count atomic.Int64
 	sem := make(chan struct{}, max(d.Concurrency, 1))
 	var wg sync.WaitGroup
+sessions:
 	for _, id := range ids {
-		sem <- struct{}{}
+		select {
+		case <-ctx.Done():
+			break sessions // no new attempt; those under way finish
+		case sem <- struct{}{}:
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := d.dispatchOne(ctx, id); err != nil && ctx.Err() == nil {
+			attemptCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+			defer cancel()
+			ok, err := d.dispatchOne(attemptCtx, id)
+			if err != nil {
 				d.Logger.WarnContext(ctx, "dispatch", slog.String("session_id", id), slog.Any("err", err))
+			}
+			if ok {
+				count.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	return len(ids)
+	return int(count.Load()), next
 }
 
-// dispatchOne sends the head of a session's queue, if it is due and pacing allows.
-func (d *Dispatcher) dispatchOne(ctx context.Context, sessionID string) error {
+// dispatchOne sends the head of a session's queue, if it is due and pacing allows; attempted
+// says whether it did (the session may have been taken by another dispatcher meanwhile).
+func (d *Dispatcher) dispatchOne(ctx context.Context, sessionID string) (attempted bool, err error) {
 	var published func()
-	err := store.WithTx(ctx, d.Pool, func(tx pgx.Tx) error {
+	err = store.WithTx(ctx, d.Pool, func(tx pgx.Tx) error {
 		ok, err := store.LockSessionQueue(ctx, tx, sessionID)
 		if err != nil || !ok {
 			return err // another dispatcher has this session
@@ -153,13 +188,14 @@ func (d *Dispatcher) dispatchOne(ctx context.Context, sessionID string) error {
 		if head.LastDispatchedAt != nil && now.Sub(*head.LastDispatchedAt) < d.MinInterval {
 			return nil
 		}
+		attempted = true
 		published, err = d.attempt(ctx, tx, head, now)
 		return err
 	})
 	if err == nil && published != nil {
 		published()
 	}
-	return err
+	return attempted && err == nil, err
 }
 
 // attempt hands the message to the session's worker and records the outcome in tx.

@@ -79,24 +79,56 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 	return created, nil
 }
 
-// DueSessions lists sessions whose first queued message is due and whose pacing allows a
-// send now, at most limit.
-func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit int) ([]string, error) {
+// DueSessions lists, most overdue first, up to limit sessions whose queue head is due and whose
+// pacing allows a send now; next is when the first of the other sessions with a queue will be
+// ready (its head scheduled, backing off or paced), zero when there is none. Only a session's
+// head counts: one whose head backs off is not due, however many messages wait behind it.
+//
+// The sessions with a queue are found by skipping through the queue head index (one probe per
+// session, not one row per queued message) and each head with one more probe, so the cost of
+// a round follows the sessions with a queue, not the backlog.
+func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit int) (due []string, next time.Time, err error) {
 	rows, err := db.Query(ctx, `
-		SELECT m.session_id FROM messages m JOIN sessions s ON s.id = m.session_id
-		WHERE m.status = 'QUEUED' AND m.next_attempt_at <= now()
-		  AND (s.last_dispatched_at IS NULL OR s.last_dispatched_at <= now() - $1::interval)
-		GROUP BY m.session_id
-		ORDER BY min(m.next_attempt_at)
-		LIMIT $2`, minInterval, limit)
+		WITH RECURSIVE queued(session_id) AS (
+			(SELECT session_id FROM messages WHERE status = 'QUEUED' ORDER BY session_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT m.session_id FROM messages m WHERE m.status = 'QUEUED' AND m.session_id > q.session_id
+			        ORDER BY m.session_id LIMIT 1)
+			FROM queued q WHERE q.session_id IS NOT NULL
+		), ready AS (
+			SELECT q.session_id, greatest(h.next_attempt_at, s.last_dispatched_at + $1::interval) AS ready_at
+			FROM queued q
+			JOIN sessions s ON s.id = q.session_id
+			CROSS JOIN LATERAL (
+				SELECT next_attempt_at FROM messages
+				WHERE session_id = q.session_id AND status = 'QUEUED'
+				ORDER BY coalesce(scheduled_at, created_at), created_at, id
+				LIMIT 1) h
+		)
+		(SELECT session_id, ready_at FROM ready WHERE ready_at <= now() ORDER BY ready_at LIMIT $2)
+		UNION ALL
+		SELECT NULL, min(ready_at) FROM ready WHERE ready_at > now()`, minInterval, limit)
 	if err != nil {
-		return nil, fmt.Errorf("due sessions: %w", err)
+		return nil, next, fmt.Errorf("due sessions: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("due sessions: %w", err)
+	defer rows.Close()
+	for rows.Next() {
+		var id *string
+		var at *time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, next, fmt.Errorf("due sessions: %w", err)
+		}
+		switch {
+		case id != nil:
+			due = append(due, *id)
+		case at != nil:
+			next = *at
+		}
 	}
-	return ids, nil
+	if err := rows.Err(); err != nil {
+		return nil, next, fmt.Errorf("due sessions: %w", err)
+	}
+	return due, next, nil
 }
 
 // LockSessionQueue takes the session's dispatch lease for the transaction: at most one
@@ -138,18 +170,19 @@ func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead,
 	return h, nil
 }
 
-// MarkDispatched records a queued message the worker took: SENT with its WhatsApp ID, and the
-// session's pacing clock.
+// MarkDispatched records a queued message the worker took, in one statement: SENT with its
+// WhatsApp ID and history, and the session's pacing clock.
 func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, at time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE messages SET status = 'SENT', wa_message_id = $2, sent_at = $3,
-		attempts = attempts + 1, error_message = NULL, updated_at = now() WHERE id = $1`, id, waID, at); err != nil {
+	if _, err := tx.Exec(ctx, `
+		WITH sent AS (
+			UPDATE messages SET status = 'SENT', wa_message_id = $3, sent_at = $4, attempts = attempts + 1,
+				error_message = NULL, updated_at = now()
+			WHERE id = $1 RETURNING id
+		), history AS (
+			INSERT INTO message_events (message_id, status, at) SELECT id, 'SENT', $4 FROM sent
+		)
+		UPDATE sessions SET last_dispatched_at = $4 WHERE id = $2`, id, sessionID, waID, at); err != nil {
 		return fmt.Errorf("mark dispatched: %w", mapError(err))
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO message_events (message_id, status, at) VALUES ($1, 'SENT', $2)`, id, at); err != nil {
-		return fmt.Errorf("mark dispatched: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE sessions SET last_dispatched_at = $2 WHERE id = $1`, sessionID, at); err != nil {
-		return fmt.Errorf("mark dispatched: %w", err)
 	}
 	return nil
 }
