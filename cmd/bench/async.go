@@ -50,7 +50,7 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 			err = errors.Join(err, e.restartGateway(ctx, nil))
 		}
 	}()
-	sim, err := e.startSimWorker(ctx, "bench-sim-async")
+	sim, err := e.startSimWorker(ctx, "bench-sim-async", 100)
 	if err != nil {
 		return sc, err
 	}

@@ -53,6 +53,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"send-sync", "Sync sendText, end to end, against two floors", runSendSync},
 	{"send-async", "Async sendText: acceptance rate and end-to-end time", runSendAsync},
+	{"queue-backlog", "Async queue backlog: drain rate and dispatcher memory", runQueueBacklog},
 	{"placement", "Session placement", runPlacement},
 	{"routing", "Routing lookup (router.Lookup)", runRouting},
 	{"health-monitor", "Health monitor round", runHealthMonitor},

@@ -75,7 +75,7 @@ type simWorker struct {
 	done     chan error
 }
 
-func (e *env) startSimWorker(ctx context.Context, id string) (*simWorker, error) {
+func (e *env) startSimWorker(ctx context.Context, id string, maxSessions int) (*simWorker, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,7 +86,7 @@ func (e *env) startSimWorker(ctx context.Context, id string) (*simWorker, error)
 	w := &simWorker{id: id, endpoint: "http://" + ln.Addr().String(), engine: engine, stop: stop, done: make(chan error, 1)}
 	go func() {
 		w.done <- workerkit.Run(wctx, workerkit.Config{WorkerID: id, Endpoint: w.endpoint, Listener: ln,
-			BackendURL: e.baseURL, SharedToken: e.cfg.WorkerAuthToken, MaxSessions: 100, ShutdownTimeout: 10 * time.Second,
+			BackendURL: e.baseURL, SharedToken: e.cfg.WorkerAuthToken, MaxSessions: maxSessions, ShutdownTimeout: 10 * time.Second,
 			Engine: engine})
 		_ = ln.Close() // already closed unless Run failed before serving
 	}()
@@ -173,7 +173,7 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		"a bare Go proxy (parse, forward, reply; no database) and a naive durable proxy (parse, INSERT, forward, UPDATE, "+
 		"each its own commit, pgxpool of %d connections, a table of its own). The simworker's own send route, hit directly, "+
 		"is the ceiling for reference. A CHECKPOINT runs before each target; the database starts empty, like a fresh install.", sendSessions, sendSessions, naivePoolConns)
-	sim, err := e.startSimWorker(ctx, "bench-sim-send")
+	sim, err := e.startSimWorker(ctx, "bench-sim-send", 100)
 	if err != nil {
 		return sc, err
 	}
