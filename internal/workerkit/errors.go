@@ -22,6 +22,9 @@ var (
 	ErrNotSupported = errors.New("not supported by this worker")
 	// ErrAtCapacity: the worker holds maxSessions sessions already (503 MAX_SESSIONS_REACHED).
 	ErrAtCapacity = errors.New("worker is at its maximum number of sessions")
+	// ErrRateLimited: the engine holds a send back to protect the number from a ban
+	// (429 RATE_LIMITED); the backend may try again later.
+	ErrRateLimited = errors.New("rate limited to protect the number")
 )
 
 // errorAnswer is the one place that maps an error to the worker's HTTP status and code.
@@ -39,6 +42,8 @@ func errorAnswer(err error) (status int, code string) {
 		return http.StatusNotImplemented, "NOT_SUPPORTED"
 	case errors.Is(err, ErrAtCapacity):
 		return http.StatusServiceUnavailable, "MAX_SESSIONS_REACHED"
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, "RATE_LIMITED"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, "TIMEOUT"
 	default:

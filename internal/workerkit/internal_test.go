@@ -48,6 +48,7 @@ func TestErrorAnswer_MapsEngineErrors(t *testing.T) {
 		{ErrQRNotAvailable, http.StatusNotFound, "QR_NOT_AVAILABLE"},
 		{ErrNotSupported, http.StatusNotImplemented, "NOT_SUPPORTED"},
 		{ErrAtCapacity, http.StatusServiceUnavailable, "MAX_SESSIONS_REACHED"},
+		{fmt.Errorf("%w: slow down", ErrRateLimited), http.StatusTooManyRequests, "RATE_LIMITED"},
 		{context.DeadlineExceeded, http.StatusServiceUnavailable, "TIMEOUT"},
 		{errors.New("boom"), http.StatusInternalServerError, "INTERNAL_ERROR"},
 	}
