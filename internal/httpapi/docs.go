@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/wagateway/gateway/api"
 )
@@ -95,8 +94,6 @@ var swaggerAssets, _ = fs.Sub(swaggerUI, "swaggerui")
 // under /api/v1/docs and /api/docs and uses relative URLs only, so it works under both.
 func docsHandler() http.Handler {
 	r := chi.NewRouter()
-	// The bundle is 1.7 MB; the API's own compressor only handles JSON and text.
-	r.Use(middleware.Compress(5, "text/html", "text/css", "text/javascript", "application/yaml"))
 	r.Get("/", docsIndex)
 	r.Get("/doc.json", serveDocument("application/json; charset=utf-8", api.SwaggerJSON))
 	r.Get("/worker-protocol.yaml", serveDocument("application/yaml; charset=utf-8", api.WorkerProtocolYAML))

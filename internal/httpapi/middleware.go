@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
+	"github.com/klauspost/compress/gzhttp"
 
 	"github.com/wagateway/gateway/internal/model"
 )
@@ -296,3 +297,20 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	respondError(w, r, model.Errorf(model.KindMethodNotAllowed, "Method %s is not allowed on %s", r.Method, r.URL.Path))
 }
+
+// compressMinSize is the smallest response worth compressing: below it gzip costs more CPU
+// (and a compressor's state per response) than the bytes it saves. Most API answers are
+// smaller; lists, exports, the OpenAPI document and the Swagger UI are not.
+const compressMinSize = 1024
+
+// compress gzips responses of at least compressMinSize bytes of the text types the API and
+// its documentation serve, for clients that accept it; streams (SSE) are never compressed.
+var compress = func() func(http.Handler) http.Handler {
+	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMinSize), gzhttp.CompressionLevel(5),
+		gzhttp.ContentTypes([]string{"application/json", "text/csv", "text/plain", "text/html", "text/css",
+			"text/javascript", "application/javascript", "application/yaml"}))
+	if err != nil {
+		panic(err) // the options above are constants
+	}
+	return func(next http.Handler) http.Handler { return wrap(next) }
+}()

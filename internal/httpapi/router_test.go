@@ -1,7 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -427,24 +430,54 @@ func TestGlobalRateLimit_XForwardedForHonouredOnlyFromTrustedProxies(t *testing.
 	}
 }
 
-func TestServe_RealListener_AnswersHealthWithGzipOnAPI(t *testing.T) {
+func TestServe_RealListener_GzipsLargeAnswersOnly(t *testing.T) {
 	t.Parallel()
 	g := testenv.NewGateway(t, testenv.Options{})
 	baseURL, stop := g.Serve(t)
 
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, baseURL+"/api/v1/health", nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	res, err := http.DefaultTransport.RoundTrip(req)
+	get := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, baseURL+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status = %d", path, res.StatusCode)
+		}
+		return res, body
+	}
+
+	// A small answer is not worth a compressor.
+	res, body := get("/api/v1/health")
+	if got := res.Header.Get("Content-Encoding"); got != "" {
+		t.Errorf("health: Content-Encoding = %q, want none for a %d-byte answer", got, len(body))
+	}
+	if !json.Valid(body) {
+		t.Errorf("health: body is not JSON: %q", body)
+	}
+
+	// A large one is gzipped for a client that accepts it, and decodes to the document.
+	res, body = get("/api/v1/docs/doc.json")
+	if got := res.Header.Get("Content-Encoding"); got != "gzip" {
+		t.Fatalf("doc.json: Content-Encoding = %q, want gzip", got)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Errorf("status = %d", res.StatusCode)
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := res.Header.Get("Content-Encoding"); got != "gzip" {
-		t.Errorf("Content-Encoding = %q, want gzip for a client that accepts it", got)
+	if len(plain) <= len(body) || !json.Valid(plain) {
+		t.Errorf("doc.json: %d compressed bytes decode to %d bytes of valid JSON = %v", len(body), len(plain), json.Valid(plain))
 	}
 	if err := stop(); err != nil {
 		t.Errorf("stop: %v", err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wagateway/gateway/internal/redisdb"
 )
 
 // One round trip: count, start the window on the first hit, and report its remaining time.
@@ -31,17 +33,29 @@ type Result struct {
 	ResetIn time.Duration
 }
 
-// Limiter counts hits per key in Redis.
+// Limiter counts hits per key in Redis. The counts of concurrent requests travel together in
+// one pipeline (redisdb.AutoPipeline).
 type Limiter struct {
-	rdb redis.UniversalClient
+	rdb  redis.UniversalClient
+	pipe *redisdb.AutoPipeline
 }
 
 // New returns a limiter on rdb.
-func New(rdb redis.UniversalClient) *Limiter { return &Limiter{rdb: rdb} }
+func New(rdb redis.UniversalClient) *Limiter {
+	return &Limiter{rdb: rdb, pipe: redisdb.NewAutoPipeline(rdb)}
+}
 
 // Allow counts one hit on key, allowing at most limit hits per window.
 func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.Duration) (Result, error) {
-	vals, err := incrScript.Run(ctx, l.rdb, []string{key}, window.Milliseconds()).Int64Slice()
+	var cmd *redis.Cmd
+	l.pipe.Do(ctx, func(p redis.Pipeliner) {
+		cmd = p.EvalSha(ctx, incrScript.Hash(), []string{key}, window.Milliseconds())
+	})
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		// Redis lost its script cache (a restart, SCRIPT FLUSH): Run loads it again.
+		cmd = incrScript.Run(ctx, l.rdb, []string{key}, window.Milliseconds())
+	}
+	vals, err := cmd.Int64Slice()
 	if err != nil {
 		return Result{Allowed: true, Limit: limit, Remaining: limit, ResetIn: window}, fmt.Errorf("rate limit %s: %w", key, err)
 	}

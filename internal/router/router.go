@@ -38,6 +38,7 @@ type snapshot struct {
 type Router struct {
 	db     *pgxpool.Pool
 	rdb    redis.UniversalClient
+	pipe   *redisdb.AutoPipeline
 	logger *slog.Logger
 
 	sessionsKey string
@@ -46,16 +47,16 @@ type Router struct {
 
 // New returns a router over db and rdb with keys under keys' prefix.
 func New(db *pgxpool.Pool, rdb redis.UniversalClient, keys redisdb.Keys, logger *slog.Logger) *Router {
-	return &Router{db: db, rdb: rdb, logger: logger,
+	return &Router{db: db, rdb: rdb, pipe: redisdb.NewAutoPipeline(rdb), logger: logger,
 		sessionsKey: keys.Key("session_routing"), workersKey: keys.Key("workers")}
 }
 
 // ErrNotPlaced is returned for a session that no worker runs.
 var ErrNotPlaced = errors.New("session is not placed on a worker")
 
-// Lookup returns the route of a session: from Redis when both entries are there (one round
-// trip), else from Postgres, repairing Redis. A session not placed anywhere is ErrNotPlaced;
-// an unknown session is model.ErrNotFound.
+// Lookup returns the route of a session: from Redis when both entries are there, else from
+// Postgres, repairing Redis. A session not placed anywhere is ErrNotPlaced; an unknown
+// session is model.ErrNotFound.
 func (r *Router) Lookup(ctx context.Context, sessionID string) (Route, error) {
 	if route, ok := r.lookupCache(ctx, sessionID); ok {
 		return route, nil
@@ -73,14 +74,20 @@ func (r *Router) Lookup(ctx context.Context, sessionID string) (Route, error) {
 }
 
 func (r *Router) lookupCache(ctx context.Context, sessionID string) (Route, bool) {
-	workerID, err := r.rdb.HGet(ctx, r.sessionsKey, sessionID).Result()
+	// Two steps (the worker's snapshot is found by the session's entry), each in a pipeline
+	// shared with concurrent lookups; no script, so that it works on a Cluster too.
+	var worker *redis.StringCmd
+	r.pipe.Do(ctx, func(p redis.Pipeliner) { worker = p.HGet(ctx, r.sessionsKey, sessionID) })
+	workerID, err := worker.Result()
 	if err != nil {
 		if !errors.Is(err, redis.Nil) {
 			r.logger.WarnContext(ctx, "routing cache unavailable; using Postgres", slog.Any("err", err))
 		}
 		return Route{}, false
 	}
-	raw, err := r.rdb.HGet(ctx, r.workersKey, workerID).Result()
+	var snapshotCmd *redis.StringCmd
+	r.pipe.Do(ctx, func(p redis.Pipeliner) { snapshotCmd = p.HGet(ctx, r.workersKey, workerID) })
+	raw, err := snapshotCmd.Result()
 	if err != nil {
 		return Route{}, false
 	}

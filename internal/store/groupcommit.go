@@ -6,14 +6,19 @@ import (
 )
 
 // GroupCommit turns many concurrent single-row writes into few multi-row statements: callers
-// hand in a row and wait; a few flushers each take whatever rows are waiting (up to MaxBatch)
-// and write them in one statement, one commit. Under load a batch grows by itself while the
+// hand in a row and wait; a flusher takes whatever rows are waiting (up to MaxBatch) and
+// writes them in one statement, one commit. Under load a batch grows by itself while the
 // previous commit runs; alone, a row is written at once. No row is ever answered before its
 // statement committed.
 type GroupCommit[In, Out any] struct {
 	// Flush writes a batch and returns one result per row, in order.
 	Flush    func(ctx context.Context, rows []In) ([]Out, error)
 	MaxBatch int
+	// Flushers is how many batches may be in flight at once (default 1). One is usually best:
+	// Postgres's cost is per statement and per commit far more than per row, and a second
+	// flusher halves every batch. Measured with the sync-send benchmark on 2 cores (64
+	// connections): 1 flusher ~0.36 commits and ~170 µs of Postgres CPU per message, 2
+	// flushers ~0.46 and ~300 µs, 4 flushers ~0.67 and ~350 µs.
 	Flushers int
 
 	once  sync.Once
@@ -36,7 +41,7 @@ func (g *GroupCommit[In, Out]) init() {
 			g.MaxBatch = 128
 		}
 		if g.Flushers <= 0 {
-			g.Flushers = 4
+			g.Flushers = 1
 		}
 		g.queue = make(chan pending[In, Out], g.MaxBatch*g.Flushers)
 	})

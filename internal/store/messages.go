@@ -53,8 +53,9 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 	for i, id := range ids {
 		index[id] = i
 	}
-	err := WithTx(ctx, db, func(tx pgx.Tx) error {
-		rs, err := tx.Query(ctx, `
+	// One statement, so one implicit transaction: it commits before the last result arrives.
+	err := func() error {
+		rs, err := db.Query(ctx, `
 			WITH input AS (
 				SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[])
@@ -88,7 +89,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 			out[index[id]] = r
 		}
 		return rs.Err()
-	})
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("record sends: %w", mapError(err))
 	}
@@ -128,7 +129,7 @@ func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) er
 				error_message = coalesce(i.error_message, m.error_message),
 				sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
 				updated_at = now()
-			FROM input i WHERE m.id = i.id
+			FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- lets even a generic plan use the primary key
 			RETURNING m.id, i.status, i.at, i.error_message
 		)
 		INSERT INTO message_events (message_id, status, at, detail) SELECT id, status, at, error_message FROM upd`,

@@ -50,6 +50,10 @@ type Client struct {
 
 	mu       sync.Mutex
 	breakers map[string]*gobreaker.CircuitBreaker[[]byte]
+	// wedged are workers whose last command timed out: their /health may well answer (the
+	// HTTP server is fine, the engine behind it is stuck), so a good health check does not
+	// close their breaker; only a command answered in time does, after the breaker's timeout.
+	wedged map[string]bool
 }
 
 // NewClient returns a client that authenticates with the shared worker token.
@@ -72,6 +76,7 @@ func NewClient(token string, m *metrics.Metrics, logger *slog.Logger) *Client {
 		logger:      logger,
 		retryDelays: []time.Duration{100 * time.Millisecond, 400 * time.Millisecond},
 		breakers:    map[string]*gobreaker.CircuitBreaker[[]byte]{},
+		wedged:      map[string]bool{},
 	}
 }
 
@@ -279,11 +284,13 @@ func (c *Client) once(ctx context.Context, w Target, k call, payload []byte) ([]
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.noteCommand(w.ID, k, err)
 		return nil, &model.Error{Kind: model.KindConnectivity, Message: describeTransportError(w, err),
 			Err: &transportError{err: err, refused: errors.Is(err, syscall.ECONNREFUSED)}}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	c.noteCommand(w.ID, k, err)
 	if err != nil {
 		return nil, &model.Error{Kind: model.KindConnectivity, Message: describeTransportError(w, err),
 			Err: &transportError{err: err}}
@@ -335,7 +342,8 @@ func isTimeout(err error) bool {
 }
 
 // breaker returns the worker's circuit breaker: after 5 consecutive failures its calls fail
-// fast for 30 s, then one trial call decides; a successful health check closes it at once.
+// fast for 30 s, then one trial call decides; a successful health check closes it at once,
+// unless the failures were timeouts (see wedged).
 func (c *Client) breaker(workerID string) *gobreaker.CircuitBreaker[[]byte] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -369,10 +377,28 @@ func (c *Client) BreakerOpen(workerID string) bool {
 	return c.breaker(workerID).State() == gobreaker.StateOpen
 }
 
+// noteCommand records whether a command (not a health check) to the worker timed out or was
+// answered in time; see wedged.
+func (c *Client) noteCommand(workerID string, k call, err error) {
+	if k.name == "health" || workerID == "" || errors.Is(err, context.Canceled) {
+		return
+	}
+	timedOut := err != nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err))
+	c.mu.Lock()
+	if timedOut {
+		c.wedged[workerID] = true
+	} else if err == nil {
+		delete(c.wedged, workerID)
+	}
+	c.mu.Unlock()
+}
+
+// resetBreaker closes the breaker of a worker whose health check succeeded, unless the worker
+// is wedged: then the breaker's own timeout and trial call decide.
 func (c *Client) resetBreaker(workerID string) {
 	c.mu.Lock()
 	b, ok := c.breakers[workerID]
-	if ok && b.State() != gobreaker.StateClosed {
+	if ok && b.State() != gobreaker.StateClosed && !c.wedged[workerID] {
 		delete(c.breakers, workerID)
 		c.metrics.WorkerBreakerState.WithLabelValues(workerID).Set(0)
 	}
@@ -383,6 +409,7 @@ func (c *Client) resetBreaker(workerID string) {
 func (c *Client) Forget(workerID string) {
 	c.mu.Lock()
 	delete(c.breakers, workerID)
+	delete(c.wedged, workerID)
 	c.mu.Unlock()
 	c.metrics.WorkerBreakerState.DeleteLabelValues(workerID)
 }

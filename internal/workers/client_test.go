@@ -314,6 +314,61 @@ func TestClient_BreakerOpensAfterFiveTransportFailuresAndHealthClosesIt(t *testi
 	}
 }
 
+// A wedged worker answers /health (its HTTP server is fine) while every command times out
+// (its engine is stuck). Its health checks must not close the breaker, or every call would
+// wait for the full timeout again and a busy gateway would pile up requests behind it.
+func TestClient_TimeoutsKeepTheBreakerOpenDespiteHealthyHealthChecks(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var apiHits atomic.Int64
+	worker := newCountingWorker(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			answer(w, http.StatusOK, `{"status":"healthy","workerId":"w-wedged"}`)
+			return
+		}
+		apiHits.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the caller hanging up
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before the worker's Close, which waits for handlers
+	client := newClientForTest()
+	target := worker.target("w-wedged")
+	start := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := client.StartSession(ctx, target, protocol.StartSessionRequest{SessionID: "s1"})
+		return err
+	}
+	for i := range 5 {
+		if err := start(); err == nil {
+			t.Fatalf("call %d succeeded against a hung worker", i+1)
+		}
+	}
+	if !client.BreakerOpen(target.ID) {
+		t.Fatal("breaker still closed after 5 timeouts")
+	}
+	for range 3 {
+		if _, err := client.CheckHealth(context.Background(), target.ID, worker.URL); err != nil {
+			t.Fatalf("health check: %v", err)
+		}
+		if !client.BreakerOpen(target.ID) {
+			t.Fatal("a good health check closed the breaker of a worker whose commands time out")
+		}
+		wantKind(t, start(), model.KindConnectivity, "circuit")
+	}
+	if got := apiHits.Load(); got != 5 {
+		t.Fatalf("worker hit %d times, want 5: the open breaker must keep calls away", got)
+	}
+	// Forgetting the worker (it left) drops what was known of it.
+	client.Forget(target.ID)
+	if client.BreakerOpen(target.ID) {
+		t.Fatal("breaker open after Forget")
+	}
+}
+
 func TestClient_WorkerErrorsDoNotOpenTheBreaker(t *testing.T) {
 	t.Parallel()
 	worker := newCountingWorker(t, func(w http.ResponseWriter, r *http.Request) {
