@@ -5,11 +5,9 @@ package httpapi_test
 // explores. Each target builds one gateway, outside f.Fuzz.
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/wagateway/gateway/internal/testenv"
@@ -21,37 +19,12 @@ func acctFuzzGateway(f *testing.F) *testenv.Gateway {
 	return acctGateway(f, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "100000000", "AUTH_RATE_LIMIT_PER_MINUTE": "100000"})
 }
 
-// acctFuzzSend posts body as JSON to path and checks the answer: never a 5xx, always an
-// envelope, and every 400 a well-formed validation_error or bad_request.
+// acctFuzzSend posts body as JSON to path and checks the answer with checkAnswer: never a 5xx,
+// always an envelope, and every error of the type its status allows.
 func acctFuzzSend(t *testing.T, g *testenv.Gateway, method, path string, body []byte, headers ...string) {
 	t.Helper()
-	req := httptest.NewRequestWithContext(context.Background(), method, path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	g.Handler.ServeHTTP(rec, req)
-
-	if rec.Code >= 500 {
-		t.Fatalf("body %q: status %d, answer %s", body, rec.Code, rec.Body)
-	}
-	var env map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
-		t.Fatalf("body %q: status %d, the answer is not JSON: %s", body, rec.Code, rec.Body)
-	}
-	if success, _ := env["success"].(bool); success != (rec.Code < 400) {
-		t.Fatalf("body %q: status %d with success %v", body, rec.Code, env["success"])
-	}
-	if rec.Code < 400 {
-		return
-	}
-	if err := acctCheckErrorEnvelope(env); err != nil {
-		t.Fatalf("body %q: status %d, %v: %s", body, rec.Code, err, rec.Body)
-	}
-	if rec.Code == http.StatusBadRequest && env["type"] != "validation_error" && env["type"] != "bad_request" {
-		t.Fatalf("body %q: 400 of type %v", body, env["type"])
-	}
+	res := g.Do(t, method, path, string(body), headers...)
+	checkAnswer(t, fmt.Sprintf("%s %s %q", method, path, body), res.Code, res.Header(), res.Body.Bytes(), false)
 }
 
 // acctFuzzSeeds are bodies every target starts from: malformed, empty and oddly typed JSON.
@@ -162,5 +135,47 @@ func FuzzDecodeUpdateProfile(f *testing.F) {
 	)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		acctFuzzSend(t, g, http.MethodPut, "/api/v1/users/profile", body, acctAuth(acctMintToken(t, g, u.ID))...)
+	})
+}
+
+func FuzzDecodeForgotPassword(f *testing.F) {
+	g := acctFuzzGateway(f)
+	acctSignUp(f, g, "fuzz@example.com")
+	acctAddSeeds(f,
+		`{"email":"fuzz@example.com"}`,
+		`{"email":"FUZZ@Example.com "}`,
+		`{"email":"nobody@example.com"}`,
+		`{"email":"fuzz@example.com\r\nBcc: victim@example.com"}`,
+		`{"email":"' OR 1=1 --@example.com"}`,
+		`{"email":["fuzz@example.com"]}`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		acctFuzzSend(t, g, http.MethodPost, "/api/v1/auth/forgot-password", body)
+	})
+}
+
+// FuzzDecodeDeactivate posts to both deactivate routes (auth and users); an input that does
+// deactivate the account gets the next inputs a fresh one.
+func FuzzDecodeDeactivate(f *testing.F) {
+	g := acctFuzzGateway(f)
+	u := acctSignUp(f, g, "fuzz@example.com")
+	accounts := 0
+	acctAddSeeds(f,
+		`{"password":"wrong"}`,
+		`{"password":""}`,
+		`{"password":null}`,
+		`{"password":12345678}`,
+		`{"password":"`+strings.Repeat("p", 1025)+`"}`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		path := "/api/v1/auth/deactivate"
+		if len(body)%2 == 1 {
+			path = "/api/v1/users/deactivate"
+		}
+		acctFuzzSend(t, g, http.MethodPost, path, body, acctAuth(acctMintToken(t, g, u.ID))...)
+		if acctCount(t, g.DB, `SELECT count(*) FROM users WHERE id = $1 AND is_active`, u.ID) == 0 {
+			accounts++
+			u = acctSignUp(t, g, fmt.Sprintf("fuzz-%d@example.com", accounts))
+		}
 	})
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,7 @@ type sendingWorker struct {
 	sends []map[string]any
 }
 
-func newSendingWorker(t *testing.T) *sendingWorker {
+func newSendingWorker(t testing.TB) *sendingWorker {
 	t.Helper()
 	w := &sendingWorker{}
 	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -36,7 +37,7 @@ func newSendingWorker(t *testing.T) *sendingWorker {
 			w.sends = append(w.sends, body)
 			n := len(w.sends)
 			w.mu.Unlock()
-			_, _ = rw.Write([]byte(`{"success":true,"data":{"messageId":"3EB0FLOW` + string(rune('A'+n)) + `","status":"sent"}}`))
+			_, _ = fmt.Fprintf(rw, `{"success":true,"data":{"messageId":"3EB0FLOW%d","status":"sent"}}`, n)
 		default:
 			_, _ = rw.Write([]byte(`{"success":true,"data":{"status":"initializing"}}`))
 		}

@@ -1,15 +1,11 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/wagateway/gateway/internal/testenv"
 )
 
 // A valid body passes validation and meets the session (not connected: 409); an invalid one
@@ -159,17 +155,17 @@ func TestSendValidation_AllowPrivateAcceptsLoopbackMedia(t *testing.T) {
 	}
 }
 
-// fuzzSendRoutes are the sends FuzzSendBodies aims at.
-var fuzzSendRoutes = []string{"sendText", "sendImage", "sendLocation", "sendPoll"}
+// fuzzSendRoutes are the Messaging API routes FuzzSendBodies aims at: every send, then the
+// chat actions that take a recipient.
+var fuzzSendRoutes = []string{"sendText", "sendImage", "sendLocation", "sendPoll", "sendFile", "sendVoice", "sendVideo",
+	"sendContactVcard", "sendLink", "sendSeen", "startTyping", "stopTyping", "checkNumber"}
 
-// FuzzSendBodies feeds arbitrary bytes as the body of the sends through the real router with a
-// valid API key of a session that is not connected: whatever the body, the answer is never a
-// 5xx, and a 400 is a well-formed error envelope.
+// FuzzSendBodies feeds arbitrary bytes as the body of the Messaging API routes through the
+// real router with the API key of a CONNECTED session (the selector's high bit asks for an
+// async send): whatever the body, the answer is never a 5xx, an error is a well-formed
+// envelope, and a refused send records no message.
 func FuzzSendBodies(f *testing.F) {
-	g := sesGateway(f, map[string]string{"TIER_LIMITS": `{"BASIC":{"messagesPerHour":100000000,"apiCallsPerHour":100000000}}`})
-	u := sesNewUser(f, g)
-	key := sesCreate(f, g, u, map[string]any{"name": "Fuzz", "sessionId": "fuzz"})["apiKey"].(string)
-
+	w := newFuzzWorld(f)
 	for _, seed := range []string{
 		``, `{}`, `null`, `[]`, `"text"`, `{"to":"6281234567890","message":"hi"}`,
 		`{"to":"+62 812-3456-7890","message":"` + strings.Repeat("x", 5000) + `"}`,
@@ -186,43 +182,27 @@ func FuzzSendBodies(f *testing.F) {
 		`{"to":"6281234567890","message":"hi"`, `{"to":"6281234567890",,}`, "\xff\xfe{}",
 		`{"to":"` + strings.Repeat("9", 200) + `@g.us","message":"x"}`,
 		`{"to":"6281234567890","mentions":` + strings.Repeat(`["1",`, 60) + `]}`,
+		`{"to":"6281234567890","message":"hi","scheduledAt":"2999-01-01T00:00:00Z"}`,
+		`{"to":"6281234567890","message":"hi","scheduledAt":"0001-01-01T00:00:00Z"}`,
+		`{"to":"6281234567890","fileUrl":"https://93.184.216.34/r.pdf","filename":"../../etc/passwd"}`,
+		`{"to":"6281234567890","contactName":"Budi","contactPhone":"+62 811-1111-1111","contactEmail":"a@b.co"}`,
+		`{"to":"6281234567890","url":"https://93.184.216.34/","thumbnail":"http://[::1]/t.png","title":"'; --"}`,
+		`{"to":"6281234567890","messageId":"3EB0ABC"}`, `{"phone":"+62 812-3456-7890"}`, `{"phone":"0x1234567"}`,
 	} {
 		for i := range fuzzSendRoutes {
 			f.Add(uint8(i), []byte(seed))
 		}
 	}
-	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
-		path := "/api/v1/" + fuzzSendRoutes[int(route)%len(fuzzSendRoutes)]
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-API-Key", key)
-		rec := httptest.NewRecorder()
-		g.Handler.ServeHTTP(rec, req)
-		res := testenv.Response{ResponseRecorder: rec}
-		if res.Code >= 500 {
-			t.Fatalf("%s %q → %d %s", path, body, res.Code, res.Body)
+	f.Fuzz(func(t *testing.T, selector uint8, body []byte) {
+		route := fuzzRoute{method: http.MethodPost, path: "/api/v1/" + fuzzSendRoutes[int(selector&0x7f)%len(fuzzSendRoutes)],
+			auth: w.keyAuth}
+		if selector&0x80 != 0 {
+			route.path += "?async=true"
 		}
-		if res.Code == http.StatusBadRequest {
-			var env map[string]any
-			if err := json.Unmarshal(res.Body.Bytes(), &env); err != nil {
-				t.Fatalf("%s %q → 400 that is not JSON: %s", path, body, res.Body)
-			}
-			kind := env["type"]
-			if env["success"] != false || (kind != "validation_error" && kind != "bad_request") || env["message"] == "" || env["error"] != env["message"] {
-				t.Fatalf("%s %q → malformed 400 envelope %v", path, body, env)
-			}
-			if kind == "validation_error" {
-				details, _ := env["details"].([]any)
-				if len(details) == 0 {
-					t.Fatalf("%s %q → validation_error without details", path, body)
-				}
-				for _, d := range details {
-					m, _ := d.(map[string]any)
-					if field, _ := m["field"].(string); field == "" || m["message"] == "" {
-						t.Fatalf("%s %q → detail %v without field or message", path, body, d)
-					}
-				}
-			}
+		before := sesCount(t, w.g, `SELECT count(*) FROM messages`)
+		res := fuzzDo(t, w, route, body)
+		if after := sesCount(t, w.g, `SELECT count(*) FROM messages`); res.Code >= 400 && after != before {
+			t.Fatalf("%s %q → %d, yet %d message(s) were recorded", route.path, body, res.Code, after-before)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -247,6 +248,23 @@ func requireJSON(next http.Handler) http.Handler {
 			if err != nil || (mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json")) {
 				respondError(w, r, model.Errorf(model.KindUnsupportedMediaType, "Content-Type must be application/json"))
 				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireTextQuery refuses a query string whose names or values, decoded, are not valid UTF-8
+// or hold a NUL: no parameter of the API means anything in that form, and PostgreSQL text can
+// store neither (?search=%FF reached the database and failed as a 500).
+func requireTextQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.URL.Query() {
+			for _, v := range append(values, name) {
+				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+					respondError(w, r, model.Errorf(model.KindBadRequest, "Query parameter %q is not valid UTF-8 text", name))
+					return
+				}
 			}
 		}
 		next.ServeHTTP(w, r)

@@ -29,7 +29,7 @@ func (s *Server) Routes() chi.Router {
 	r.Get("/metrics", s.metricsHandler())
 
 	api := func(r chi.Router) {
-		r.Use(s.globalRateLimit, s.limitBody, requireJSON, compress, middleware.Timeout(requestTimeout))
+		r.Use(s.globalRateLimit, s.limitBody, requireJSON, requireTextQuery, compress, middleware.Timeout(requestTimeout))
 		r.Get("/health", s.apiHealth)
 		r.Mount("/docs", docsHandler()) // Swagger UI and the OpenAPI documents (docs.go)
 

@@ -26,17 +26,26 @@ var blocked = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"), // documentation
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): an IPv4 address in disguise
 	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 can reach IPv4 private space
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64 (RFC 8215), the operator's own IPv4 space
 	netip.MustParsePrefix("100::/64"),        // discard
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments: Teredo tunnels, benchmarking
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 	netip.MustParsePrefix("fc00::/7"),        // unique local
 	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
 }
 
+// sixToFour is 2002::/16: a 6to4 address embeds an IPv4 address (bits 16–47) that a host
+// with a 6to4 tunnel reaches over IPv4.
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
 // IsPublic reports whether addr is a public unicast address. Cloud metadata endpoints
 // (169.254.169.254, fd00:ec2::254) are link-local or unique-local and so not public.
 func IsPublic(addr netip.Addr) bool {
-	addr = addr.Unmap()
+	// A zone (fe80::1%eth0) says nothing about reachability, and netip.Prefix.Contains never
+	// matches a zoned address: without dropping it, [fec0::1%25x] slipped past blocked.
+	addr = addr.Unmap().WithZone("")
 	if !addr.IsValid() || addr.IsLoopback() || addr.IsPrivate() || addr.IsLinkLocalUnicast() ||
 		addr.IsLinkLocalMulticast() || addr.IsInterfaceLocalMulticast() || addr.IsMulticast() || addr.IsUnspecified() {
 		return false
@@ -45,6 +54,10 @@ func IsPublic(addr netip.Addr) bool {
 		if p.Contains(addr) {
 			return false
 		}
+	}
+	if sixToFour.Contains(addr) {
+		b := addr.As16()
+		return IsPublic(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
 	}
 	return true
 }

@@ -57,6 +57,14 @@ func TestIsPublic(t *testing.T) {
 		{"::ffff:10.0.0.1", false},
 		{"::ffff:169.254.169.254", false},
 		{"::ffff:8.8.8.8", true},
+		// Found by FuzzIsPublic and FuzzCheckURL: IPv4 in disguise, tunnels, and zones.
+		{"::a00:1", false},
+		{"64:ff9b:1::a00:1", false},
+		{"2001:0:4136:e378::1", false},
+		{"2002:a00:1::1", false},
+		{"2002:808:808::1", true},
+		{"fec0::1%eth0", false},
+		{"64:ff9b::a00:1%eth0", false},
 		{"2606:4700:4700::1111", true},
 		{"2001:4860:4860::8888", true},
 	} {

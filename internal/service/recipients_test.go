@@ -123,3 +123,34 @@ func FuzzNormalizeRecipient(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizePhone: an accepted phone is 8 to 15 ASCII digits, the input's digits in order
+// (only '+', spaces, dashes and parentheses are dropped), and normalises to itself.
+func FuzzNormalizePhone(f *testing.F) {
+	for _, seed := range []string{
+		"", "+", "12345678", "+62 812-3456-7890", "(021) 555-0100", "+(62) 812", "１２３４５６７８９",
+		"62812345678\u200b90", "6281234567890@s.whatsapp.net", "++6281234567890", "62 81 23\t45 67 890",
+		"0x12345678", "-12345678", "1234567890123456", "\x00\xff12345678",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, ok := service.NormalizePhone(in)
+		if !ok {
+			if got != "" {
+				t.Fatalf("NormalizePhone(%q) refused it but returned %q", in, got)
+			}
+			return
+		}
+		if len(got) < 8 || len(got) > 15 || strings.Trim(got, "0123456789") != "" {
+			t.Fatalf("NormalizePhone(%q) = %q, not 8 to 15 ASCII digits", in, got)
+		}
+		rest := strings.TrimPrefix(strings.TrimSpace(in), "+")
+		if kept := strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(rest); kept != got {
+			t.Fatalf("NormalizePhone(%q) = %q, which is not the input without its decoration (%q)", in, got, kept)
+		}
+		if again, ok := service.NormalizePhone(got); !ok || again != got {
+			t.Fatalf("not idempotent: %q → %q → %q, %v", in, got, again, ok)
+		}
+	})
+}

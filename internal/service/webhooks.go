@@ -178,7 +178,9 @@ func (s *Webhooks) Redeliver(ctx context.Context, caller *auth.Principal, sessio
 	if err != nil {
 		return store.WebhookDelivery{}, err
 	}
-	if uuid.Validate(deliveryID) != nil {
+	// Only the canonical form: uuid.Validate also takes {…} and urn:uuid:…, which PostgreSQL
+	// refuses (a 500 instead of a 404).
+	if uuid.Validate(deliveryID) != nil || len(deliveryID) != 36 {
 		return store.WebhookDelivery{}, errDeliveryNotFound
 	}
 	if !w.IsActive {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"regexp"
 	"strings"
@@ -195,10 +196,7 @@ func (s *Workers) Heartbeat(ctx context.Context, caller WorkerCaller, workerID s
 	if hb.Metrics != nil {
 		metrics = *hb.Metrics
 		sample.CPUUsage, sample.MemoryUsage, sample.Uptime = percent(metrics.CPUUsage), percent(metrics.MemoryUsage), metrics.Uptime
-		if metrics.MessageCount != nil {
-			n := int64(*metrics.MessageCount)
-			sample.MessageCount = &n
-		}
+		sample.MessageCount = count(metrics.MessageCount, 1<<53)
 	}
 	n := len(hb.Sessions)
 	sample.SessionCount = &n
@@ -240,6 +238,17 @@ func percent(v *float64) *float64 {
 		return nil
 	}
 	return v
+}
+
+// count reads a count a worker reports as a JSON number: nil unless it is from 0 to limit.
+// Like percent, it drops a figure out of range instead of failing the heartbeat that carries
+// it (int(1e300) is not a count, and did not fit the column: a 500).
+func count(v *float64, limit float64) *int64 {
+	if v == nil || !(*v >= 0 && *v <= limit) {
+		return nil
+	}
+	n := int64(*v)
+	return &n
 }
 
 // reconcile applies each reported session placed on this worker as a session event stamped
@@ -344,9 +353,9 @@ func (s *Workers) LegacyHeartbeat(ctx context.Context, caller WorkerCaller, hb p
 		reported = &st
 	}
 	sample := store.WorkerSample{CPUUsage: percent(hb.CPUUsage), MemoryUsage: percent(hb.MemoryUsage), Uptime: hb.Uptime}
-	if hb.SessionCount != nil {
-		n := int(*hb.SessionCount)
-		sample.SessionCount = &n
+	if n := count(hb.SessionCount, math.MaxInt32); n != nil {
+		sessions := int(*n)
+		sample.SessionCount = &sessions
 	}
 	worker, err := store.RecordWorkerHeartbeat(ctx, s.DB, workerID, sample, reported)
 	if errors.Is(err, model.ErrNotFound) {
