@@ -10,13 +10,6 @@ import (
 	"github.com/wagateway/gateway/internal/bench"
 )
 
-// runWebhooks is the hook of the customer webhook delivery scenario. Once delivery exists it
-// is to measure deliveries per second and the time from a message event to its signed POST
-// arriving at a local receiver, and the retry backlog when the receiver fails.
-func runWebhooks(context.Context, *env) (bench.Scenario, error) {
-	return notAvailable("webhook delivery not implemented"), nil
-}
-
 func runIdle(ctx context.Context, e *env) (bench.Scenario, error) {
 	const sessionPrefix, workerPrefix = "idle-s-", "idle-w-"
 	sessions, workers := idleSessions, idleWorkers

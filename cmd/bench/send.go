@@ -39,10 +39,6 @@ const (
 	ratioBareFact  = "sendText: gateway / bare Go proxy (throughput)"
 )
 
-func notAvailable(reason string) bench.Scenario {
-	return bench.Scenario{Status: bench.StatusNotAvailable, Reason: reason, Headline: "not available: " + reason}
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
