@@ -47,6 +47,14 @@ test: deps vet lint $(SWAG) ## Run every test (race detector, coverage floor) ag
 	$(GO) test -race -count=1 -timeout 8m -coverpkg=./internal/... -coverprofile=coverage.out ./...
 	@./deploy/dev/coverage-floor.sh coverage.out $(COVERAGE_MIN)
 
+.PHONY: test-chaos
+test-chaos: ## Fault suite (~25 min): replicas, worker, Redis, Postgres and server faults, 10-min soak; writes docs/reliability/REPORT.md
+	$(GO) test -tags chaos -count=1 -v -timeout 60m ./internal/chaos/ -args -chaos.report=$(CURDIR)/docs/reliability/REPORT.md
+
+.PHONY: test-chaos-short
+test-chaos-short: ## The fault suite's short form (~4 min, run by CI): the same faults, shorter, the same tables printed
+	$(GO) test -tags chaos -count=1 -v -short -timeout 20m ./internal/chaos/
+
 .PHONY: test-coverage
 test-coverage: ## Run the tests and open an HTML coverage report (coverage.html)
 	$(GO) test -race -count=1 -coverpkg=./internal/... -coverprofile=coverage.out ./...
