@@ -37,8 +37,10 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 	for i, id := range ids {
 		index[id] = i
 	}
-	err := WithTx(ctx, db, func(tx pgx.Tx) error {
-		rs, err := tx.Query(ctx, `
+	// One statement, so one implicit transaction and one round trip; the dispatchers are
+	// woken when it commits (a NOTIFY is delivered at commit).
+	err := func() error {
+		rs, err := db.Query(ctx, `
 			WITH input AS (
 				SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
@@ -53,8 +55,8 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 			), history AS (
 				INSERT INTO message_events (message_id, status, at) SELECT id, 'QUEUED', created_at FROM ins
 			)
-			SELECT id::text, created_at FROM ins`,
-			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled)
+			SELECT ins.id::text, ins.created_at FROM ins CROSS JOIN (SELECT pg_notify($11, '')) AS wake`,
+			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled, QueueChannel)
 		if err != nil {
 			return err
 		}
@@ -67,12 +69,8 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 			}
 			created[index[id]] = at
 		}
-		if err := rs.Err(); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, QueueChannel)
-		return err
-	})
+		return rs.Err()
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("queue sends: %w", mapError(err))
 	}
