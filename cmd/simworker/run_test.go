@@ -285,10 +285,10 @@ func TestParseOptions_FlagsWinOverEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.port != 9001 || o.workerID != "from-env" || o.endpoint != "http://env:9001" || o.backendURL != "http://env-backend" ||
-		o.token != "env-token" || o.maxSessions != 7 || o.connectDelay != 1500*time.Millisecond || o.qrInterval != 5*time.Second ||
+	if o.Port != 9001 || o.WorkerID != "from-env" || o.Endpoint != "http://env:9001" || o.BackendURL != "http://env-backend" ||
+		o.Token != "env-token" || o.MaxSessions != 7 || o.connectDelay != 1500*time.Millisecond || o.qrInterval != 5*time.Second ||
 		o.receiptDelay != 250*time.Millisecond || o.incomingEvery != time.Minute || o.latency != 10*time.Millisecond ||
-		!o.failSends || o.heartbeatInterval != 15*time.Second {
+		!o.failSends || o.HeartbeatInterval != 15*time.Second {
 		t.Errorf("from the environment: %+v", o)
 	}
 	o, err = parseOptions([]string{"-port", "9002", "-worker-id", "from-flag", "-endpoint", "http://flag:9002", "-backend", "http://flag-backend",
@@ -297,18 +297,18 @@ func TestParseOptions_FlagsWinOverEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.port != 9002 || o.workerID != "from-flag" || o.endpoint != "http://flag:9002" || o.backendURL != "http://flag-backend" ||
-		o.maxSessions != 3 || o.connectDelay != 2*time.Second || o.qrInterval != time.Second || o.receiptDelay != time.Millisecond ||
-		o.incomingEvery != 0 || o.latency != 0 || o.failSends || o.heartbeatInterval != time.Second || o.token != "env-token" {
+	if o.Port != 9002 || o.WorkerID != "from-flag" || o.Endpoint != "http://flag:9002" || o.BackendURL != "http://flag-backend" ||
+		o.MaxSessions != 3 || o.connectDelay != 2*time.Second || o.qrInterval != time.Second || o.receiptDelay != time.Millisecond ||
+		o.incomingEvery != 0 || o.latency != 0 || o.failSends || o.HeartbeatInterval != time.Second || o.Token != "env-token" {
 		t.Errorf("flags over the environment: %+v", o)
 	}
 	o, err = parseOptions(nil, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.port != 8001 || o.backendURL != "http://127.0.0.1:8000" || o.token != config.DefaultWorkerAuthToken ||
-		o.connectDelay != simengine.DefaultConnectDelay || o.qrInterval != 20*time.Second || o.heartbeatInterval != 30*time.Second ||
-		o.maxSessions != 50 {
+	if o.Port != 8001 || o.BackendURL != "http://127.0.0.1:8000" || o.Token != config.DefaultWorkerAuthToken ||
+		o.connectDelay != simengine.DefaultConnectDelay || o.qrInterval != 20*time.Second || o.HeartbeatInterval != 30*time.Second ||
+		o.MaxSessions != 50 {
 		t.Errorf("defaults: %+v", o)
 	}
 	if id := defaultWorkerID(8001); !strings.HasPrefix(id, "sim-") || !strings.HasSuffix(id, "-8001") || len(id) > 50 {
