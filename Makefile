@@ -38,6 +38,13 @@ run: deps ## Run the server (applies migrations at start)
 dev: deps ## Rebuild and restart the server whenever a Go file changes
 	@./deploy/dev/watch.sh
 
+# The worker's WhatsApp credentials: the gateway's database by default (.env.example).
+WA_DATABASE_URL ?= postgres://postgres:postgres@$(PGHOST_ADDR)/wagateway?sslmode=disable
+
+.PHONY: worker
+worker: deps ## Run the WhatsApp worker against the local gateway (WORKER_FLAGS="-engine sim" for the simulator)
+	WA_DATABASE_URL="$(WA_DATABASE_URL)" $(GO) run -ldflags "$(LDFLAGS)" ./cmd/worker $(WORKER_FLAGS)
+
 .PHONY: build
 build: ## Build the binaries into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
