@@ -52,6 +52,10 @@ func TestMessageQuota_EachTier_429AtExactlyLimitPlusOne(t *testing.T) {
 		}
 		res := msgSend(t, l.Gateway, key, "sendText", map[string]any{"to": "6281234567890", "message": "one too many"})
 		quotaWant429(t, res)
+		// The headers describe the message quota that refused the send, not the API-call window.
+		if gotLimit, remaining := quotaHeaders(t, res); gotLimit != limit || remaining != 0 {
+			t.Errorf("%s: refused send's X-RateLimit limit %d remaining %d, want the message quota's %d and 0", tier, gotLimit, remaining, limit)
+		}
 		if got := l.Sim.Engine.Sent(id)["text"]; got != limit {
 			t.Errorf("%s: the worker sent %d, want exactly the limit %d", tier, got, limit)
 		}
@@ -184,4 +188,21 @@ func TestUsage_RecordsAreWrittenAfterTheFlush(t *testing.T) {
 		AND bucket = date_trunc('hour', bucket)`, u.ID); n < 2 {
 		t.Errorf("%d usage rows with the key on an hour bucket, want one per kind (and hour)", n)
 	}
+}
+
+func TestMessageQuota_ASendRefusedAsNotConnectedIsNotCharged(t *testing.T) {
+	t.Parallel()
+	l := sesStartLive(t, map[string]string{"TIER_LIMITS": `{"BASIC":{"sessions":2,"messagesPerHour":1}}`}, simengine.Config{})
+	u := sesNewUser(t, l.Gateway)
+	idle := sesCreate(t, l.Gateway, u, map[string]any{"name": "Idle"})["apiKey"].(string)
+	_, live := l.connectedSession(t, u, "quota-refund")
+	for i := range 2 {
+		if res := msgSend(t, l.Gateway, idle, "sendText", map[string]any{"to": "6281234567890", "message": "m"}); res.Code != http.StatusConflict {
+			t.Fatalf("send %d to a session that is not connected: %d %s, want 409", i+1, res.Code, res.Body)
+		}
+	}
+	if res := msgSend(t, l.Gateway, live, "sendText", map[string]any{"to": "6281234567890", "message": "m"}); res.Code != http.StatusOK {
+		t.Fatalf("the quota's one message, after two refused as not connected: %d %s, want 200", res.Code, res.Body)
+	}
+	quotaWant429(t, msgSend(t, l.Gateway, live, "sendText", map[string]any{"to": "6281234567890", "message": "m"}))
 }

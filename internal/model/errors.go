@@ -42,6 +42,12 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// RateWindow is the state of a rate-limit or quota window.
+type RateWindow struct {
+	Limit, Remaining int
+	ResetIn, Length  time.Duration
+}
+
 // Error is an error with a kind and a message safe to show to the client.
 type Error struct {
 	Kind    Kind
@@ -50,6 +56,9 @@ type Error struct {
 	Details []FieldError
 	// RetryAfter is set on rate-limit errors.
 	RetryAfter time.Duration
+	// Window is the rate-limit or quota window that refused the request, for the
+	// X-RateLimit-* headers of the answer.
+	Window *RateWindow
 	// Err is the underlying cause; it is logged, never shown.
 	Err error
 }

@@ -24,6 +24,14 @@ end
 return {count, ttl}
 `)
 
+// undoScript takes back one hit of a window that still exists (an expired window stays gone).
+var undoScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+`)
+
 // Result is the state of one window after a request was counted.
 type Result struct {
 	Allowed   bool
@@ -66,4 +74,12 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 		Remaining: max(limit-count, 0),
 		ResetIn:   ttl,
 	}, nil
+}
+
+// Undo takes back one hit counted on key, for a request that turned out not to count.
+func (l *Limiter) Undo(ctx context.Context, key string) error {
+	if err := undoScript.Run(ctx, l.rdb, []string{key}).Err(); err != nil {
+		return fmt.Errorf("rate limit %s: undo: %w", key, err)
+	}
+	return nil
 }

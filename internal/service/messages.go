@@ -131,6 +131,8 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	}
 	m.count(out.Type, recorded.SessionStatus == model.SessionConnected)
 	if recorded.SessionStatus != model.SessionConnected {
+		// Recorded FAILED, never sent: it does not count against the message quota.
+		m.Quotas.Refund(ctx, p, QuotaMessages)
 		return SendResult{}, model.Errorf(model.KindConflict, "Session is not connected. Current status: %s", recorded.SessionStatus)
 	}
 

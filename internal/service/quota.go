@@ -44,7 +44,16 @@ func (q *Quotas) Charge(ctx context.Context, p *auth.Principal, kind string) (ra
 			what = "messages"
 		}
 		return res, &model.Error{Kind: model.KindRateLimited, RetryAfter: res.ResetIn,
+			Window:  &model.RateWindow{Limit: res.Limit, Remaining: res.Remaining, ResetIn: res.ResetIn, Length: quotaWindow},
 			Message: fmt.Sprintf("Hourly quota of %d %s for the %s tier reached", limit, what, p.Tier)}
 	}
 	return res, nil
+}
+
+// Refund takes back a charge of kind for a request that was refused before it did anything
+// (a send to a session that is not connected). Failures are logged: quotas bill.
+func (q *Quotas) Refund(ctx context.Context, p *auth.Principal, kind string) {
+	if err := q.Limiter.Undo(ctx, QuotaKey(q.Keys, kind, p.UserID)); err != nil {
+		q.Logger.WarnContext(ctx, "quota refund", slog.String("quota", kind), slog.Any("err", err))
+	}
 }
