@@ -212,7 +212,8 @@ func newAccountServices(cfg *config.Config, db *pgxpool.Pool, logger *slog.Logge
 }
 
 // pruneExpired deletes, hourly, what can no longer be used: expired denylist entries,
-// refresh and reset tokens, and idempotency keys older than a day.
+// refresh and reset tokens, idempotency keys older than a day, and what is past its retention
+// period (system logs, metrics samples, messages when set, finished webhook deliveries).
 func (a *App) pruneExpired(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -221,6 +222,9 @@ func (a *App) pruneExpired(ctx context.Context) {
 			"tokens": store.PruneExpiredTokens, "idempotency keys": store.PruneIdempotencyKeys,
 			"logs, metrics samples and messages": func(ctx context.Context, db store.DBTX) (int64, error) {
 				return store.PruneOld(ctx, db, a.Config.SystemLogRetention, a.Config.MetricsRetention, a.Config.MessageRetention)
+			},
+			"webhook deliveries": func(ctx context.Context, db store.DBTX) (int64, error) {
+				return store.PruneWebhookDeliveries(ctx, db, a.Config.WebhookDeliveryRetention)
 			},
 		} {
 			if n, err := prune(ctx, a.DB); err != nil && ctx.Err() == nil {

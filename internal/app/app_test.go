@@ -283,3 +283,42 @@ func TestMigrate_RunsTheGivenStep(t *testing.T) {
 		t.Errorf("after Migrate(Up): users exists %v, status %q", tableExists(t, g.DB, "users"), status.String())
 	}
 }
+
+func TestRun_PrunesWebhookDeliveriesPastTheirRetention(t *testing.T) {
+	t.Parallel()
+	g := testenv.NewGateway(t, testenv.Options{Env: map[string]string{"WEBHOOK_DELIVERY_RETENTION_DAYS": "3"}})
+	ctx := context.Background()
+	for _, sql := range []string{
+		`INSERT INTO users (id, name, email, password_hash) VALUES ('00000000-0000-0000-0000-0000000000aa', 'U', 'prune@example.com', 'x')`,
+		`INSERT INTO sessions (id, user_id, name, status) VALUES ('prune-1', '00000000-0000-0000-0000-0000000000aa', 'P', 'DISCONNECTED')`,
+		`INSERT INTO webhooks (session_id, url, events, secret) VALUES ('prune-1', 'https://hooks.example.com/in', '{*}', 'sealed')`,
+		// Four days old: delivered (pruned) and still waiting for a retry (kept); one day old: kept.
+		`INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry, created_at)
+		 SELECT id, 'message.received', '{"id":"evt_1"}', s.status::webhook_delivery_status, now() + interval '1 hour', now() - s.age
+		 FROM webhooks, (VALUES ('DELIVERED', interval '4 days'), ('RETRYING', interval '4 days'), ('DELIVERED', interval '1 day')) s(status, age)`,
+	} {
+		if _, err := g.DB.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	g.Serve(t) // pruning runs at start, then hourly
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var old, kept int
+		if err := g.DB.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'DELIVERED' AND created_at < now() - interval '3 days'),
+			count(*) FILTER (WHERE status = 'RETRYING' OR created_at > now() - interval '3 days') FROM webhook_deliveries`).Scan(&old, &kept); err != nil {
+			t.Fatal(err)
+		}
+		if old == 0 {
+			if kept != 2 {
+				t.Fatalf("%d deliveries kept, want the one still owed and the recent one", kept)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delivered delivery older than WEBHOOK_DELIVERY_RETENTION_DAYS was not pruned")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

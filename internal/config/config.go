@@ -102,6 +102,9 @@ type Config struct {
 	SystemLogRetention time.Duration
 	// MessageRetention is zero when messages are kept forever.
 	MessageRetention time.Duration
+	// WebhookDeliveryRetention is how long finished webhook deliveries (delivered or failed
+	// for good) stay in the delivery log; deliveries still owed to a receiver are kept.
+	WebhookDeliveryRetention time.Duration
 }
 
 // IsProduction reports whether the server runs in production.
@@ -169,6 +172,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		MetricsRetention:   r.days("METRICS_RETENTION_DAYS", 7, 1),
 		SystemLogRetention: r.days("SYSTEM_LOG_RETENTION_DAYS", 30, 1),
 		MessageRetention:   r.days("MESSAGE_RETENTION_DAYS", 0, 0),
+
+		WebhookDeliveryRetention: r.days("WEBHOOK_DELIVERY_RETENTION_DAYS", 7, 1),
 	}
 	c.APIKeyEncryptionKey = r.encryptionKey(c)
 	r.checkURLs(c)

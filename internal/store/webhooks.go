@@ -309,6 +309,30 @@ func ReleaseWebhookDelivery(ctx context.Context, db DBTX, id, leaseToken string)
 	return nil
 }
 
+// pruneBatch bounds the rows one pruning statement deletes, so that a large delivery log is
+// pruned in short transactions.
+const pruneBatch = 10_000
+
+// PruneWebhookDeliveries deletes the finished deliveries (DELIVERED, or FAILED for good) stored
+// longer ago than retention, a batch at a time, and returns how many. A delivery still waiting
+// for an attempt is owed to its receiver and is kept, however old.
+func PruneWebhookDeliveries(ctx context.Context, db DBTX, retention time.Duration) (int64, error) {
+	var total int64
+	for {
+		tag, err := db.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries
+			WHERE created_at < now() - $1::interval AND status IN ('DELIVERED', 'FAILED')
+			LIMIT $2)`, retention, pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("prune webhook deliveries: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
 // CountPendingWebhookDeliveries counts deliveries still to be attempted, and the age of the
 // oldest in seconds.
 func CountPendingWebhookDeliveries(ctx context.Context, db DBTX) (count int64, oldestAgeSec float64, err error) {

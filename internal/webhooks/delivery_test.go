@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -357,18 +356,8 @@ func TestDelivery_NetworkErrorsAreRetried_AReceiverDownForAWhileLosesNothing(t *
 	g.Serve(t)
 	o := whNewOwner(t, g)
 
-	// The receiver's port is reserved but nothing answers on it yet: connection refused.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	whPutWebhook(t, g, o, "http://"+addr+"/hook")
 	const n = 20
-	for i := range n {
-		whMessageReceived(g, o, fmt.Sprintf("down-%d", i))
-	}
+	addr := whDownReceiver(t, g, o, "down", n)
 	whEventually(t, 10*time.Second, "every delivery to fail at least twice", func() bool {
 		list := whDeliveries(t, g, o.SessionID)
 		for _, d := range list {
@@ -379,26 +368,9 @@ func TestDelivery_NetworkErrorsAreRetried_AReceiverDownForAWhileLosesNothing(t *
 		return len(list) == n
 	})
 
-	var (
-		mu   sync.Mutex
-		oks  = map[string]int{}
-		back = &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			oks[r.Header.Get("webhook-id")]++
-			mu.Unlock()
-		})}
-	)
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("the receiver's port was taken meanwhile: %v", err)
-	}
-	go func() { _ = back.Serve(ln) }()
-	t.Cleanup(func() { _ = back.Close() })
-
+	back := whReceiverBack(t, addr)
 	whEventually(t, 15*time.Second, "every delivery once the receiver is back", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(oks) == n
+		return len(back.received()) == n
 	})
 	whEventually(t, 5*time.Second, "every delivery recorded as delivered after retries", func() bool {
 		for _, d := range whDeliveries(t, g, o.SessionID) {
@@ -408,13 +380,7 @@ func TestDelivery_NetworkErrorsAreRetried_AReceiverDownForAWhileLosesNothing(t *
 		}
 		return true
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	for id, count := range oks {
-		if count != 1 {
-			t.Fatalf("%s delivered %d times", id, count)
-		}
-	}
+	back.wantEachOnce(t, n)
 }
 
 func TestDelivery_AfterFiftyConsecutiveFailures_TheWebhookIsDisabledWithAReason(t *testing.T) {
