@@ -15,6 +15,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/store"
 )
 
 // envelope is the success body of every route (api.md, "Envelope").
@@ -79,6 +80,7 @@ func respond(w http.ResponseWriter, status int, message string, data any) {
 // respondError writes the error envelope for err. Internal errors are logged with the request
 // ID and shown to the client only as a generic message.
 func respondError(w http.ResponseWriter, r *http.Request, err error) {
+	err = store.Unavailable(err) // a database outage is "try again" (503), not an internal error
 	kind := model.KindOf(err)
 	status, ok := statusOf[kind]
 	if !ok {
@@ -91,10 +93,6 @@ func respondError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Message, body.Details = e.Message, e.Details
 		if e.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
-		if win := e.Window; win != nil {
-			// The window that refused the request, not the one an earlier middleware reported.
-			setRateLimitHeaders(w, win.Limit, win.Remaining, win.ResetIn, win.Length)
 		}
 	}
 	if body.Message == "" {

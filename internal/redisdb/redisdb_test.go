@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/testenv"
@@ -179,5 +182,48 @@ func TestKeys_JoinPartsUnderThePrefix(t *testing.T) {
 		if k.Prefix() != tt.prefix {
 			t.Errorf("Prefix() = %q, want %q", k.Prefix(), tt.prefix)
 		}
+	}
+}
+
+// Found by the fault suite (issue 13): with Redis stopped, every command waited about 1.7 s
+// for its dials before failing, so every request of the gateway took seconds. Now the first
+// command fails after one dial and the next ones at once.
+func TestParseURL_RedisDown_CommandsFailFast(t *testing.T) {
+	t.Parallel()
+	opts, err := redisdb.ParseURL("redis://" + testenv.ClosedAddr(t) + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewUniversalClient(opts)
+	defer client.Close()
+	ctx := context.Background()
+	start := time.Now()
+	if err := client.Get(ctx, "k").Err(); err == nil {
+		t.Fatal("GET succeeded against a closed port")
+	}
+	if first := time.Since(start); first > time.Second {
+		t.Errorf("first command against a down Redis took %s", first)
+	}
+	start = time.Now()
+	for range 20 {
+		if err := client.Get(ctx, "k").Err(); err == nil || !strings.Contains(err.Error(), "unavailable") {
+			t.Fatalf("GET while down: %v, want the fast unavailable error", err)
+		}
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("20 commands against a down Redis took %s, want them to fail at once", took)
+	}
+}
+
+func TestParseURL_RedisBackAfterDown_ClientReconnects(t *testing.T) {
+	t.Parallel()
+	opts, err := redisdb.ParseURL(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewUniversalClient(opts)
+	defer client.Close()
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("PING through the fast-failing dialer: %v", err)
 	}
 }
