@@ -94,6 +94,10 @@ func respondError(w http.ResponseWriter, r *http.Request, err error) {
 		if e.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 		}
+		if win := e.Window; win != nil {
+			// The window that refused the request, not the one an earlier middleware reported.
+			setRateLimitHeaders(w, win.Limit, win.Remaining, win.ResetIn, win.Length)
+		}
 	}
 	if body.Message == "" {
 		body.Message = defaultMessages[kind]
@@ -146,6 +150,9 @@ func decode(r *http.Request, dst any) error {
 	}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		raw = []byte("{}")
+	}
+	if err := checkBodyText(raw); err != nil {
+		return err
 	}
 	if hasEscapedNUL(string(raw)) {
 		return model.Errorf(model.KindBadRequest, `Text must not contain NUL characters (\u0000)`)
