@@ -287,3 +287,78 @@ func filterStatus(evs []protocol.SessionEvent, status model.SessionStatus) []pro
 	}
 	return out
 }
+
+func TestOutage_ReconnectsWithBackoffUntilWhatsAppIsBack(t *testing.T) {
+	t.Parallel()
+	srv, e, rec, jid := linkedSession(t)
+	srv.SetDown(true)
+	if err := srv.Drop(jid); err != nil {
+		t.Fatal(err)
+	}
+	// The first wait, then at least two failed attempts, each reported with its reason.
+	rec.waitFor(t, "three RECONNECTING events", func() bool {
+		return len(filterStatus(rec.sessionEvents("s1"), model.SessionReconnecting)) >= 3
+	})
+	last := filterStatus(rec.sessionEvents("s1"), model.SessionReconnecting)[2]
+	if last.Reason == nil || !strings.Contains(*last.Reason, "could not reach WhatsApp") || !strings.Contains(*last.Reason, "attempt 3") {
+		t.Errorf("third RECONNECTING reason = %v", last.Reason)
+	}
+	srv.SetDown(false)
+	rec.waitStatus(t, "s1", model.SessionConnected, 2)
+	if st, _ := e.Status(t.Context(), "s1"); st.Status != "connected" {
+		t.Errorf("Status = %+v", st)
+	}
+}
+
+func TestOutage_PolicyGivesUpIntoError(t *testing.T) {
+	t.Parallel()
+	srv, e, rec, jid := linkedSession(t)
+	e.mu.Lock()
+	e.cfg.Reconnect.MaxAttempts = 2
+	e.mu.Unlock()
+	srv.SetDown(true)
+	if err := srv.Drop(jid); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.waitStatus(t, "s1", model.SessionError, 1)
+	if ev.Reason == nil || !strings.Contains(*ev.Reason, "gave up reconnecting after 2 attempts") {
+		t.Errorf("ERROR reason = %v", ev.Reason)
+	}
+	// A start later tries again with the kept credentials.
+	srv.SetDown(false)
+	if _, _, err := e.Start(t.Context(), "s1", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitStatus(t, "s1", model.SessionConnected, 2)
+}
+
+func TestStreamReplaced_DisconnectsWithoutReconnecting(t *testing.T) {
+	t.Parallel()
+	srv, e, rec, jid := linkedSession(t)
+	if err := srv.Replace(jid); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.waitStatus(t, "s1", model.SessionDisconnected, 1)
+	if ev.Reason == nil || !strings.Contains(*ev.Reason, "stream replaced") || ev.LoggedOutAt != nil {
+		t.Errorf("replaced event = %+v", ev)
+	}
+	if _, ok, _ := e.devices.lookup(t.Context(), "s1"); !ok {
+		t.Error("credentials dropped on a replaced stream; they are still valid")
+	}
+	if n := len(filterStatus(rec.sessionEvents("s1"), model.SessionReconnecting)); n != 0 {
+		t.Errorf("%d reconnects after a replaced stream, want none", n)
+	}
+}
+
+func TestTemporaryBan_ReportsErrorWithTheBan(t *testing.T) {
+	t.Parallel()
+	srv, _, rec, jid := linkedSession(t)
+	srv.Ban(jid)
+	if err := srv.Drop(jid); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.waitStatus(t, "s1", model.SessionError, 1)
+	if ev.Reason == nil || !strings.Contains(*ev.Reason, "temporarily banned") || !strings.Contains(*ev.Reason, "1h0m0s") {
+		t.Errorf("ban event reason = %v", ev.Reason)
+	}
+}

@@ -267,7 +267,13 @@ func (c *conn) login(payload *waWa6.ClientPayload) bool {
 		Server: types.DefaultUserServer}
 	c.srv.mu.Lock()
 	d, ok := c.srv.devices[jid]
+	banned := c.srv.banned[jid]
 	c.srv.mu.Unlock()
+	if ok && banned {
+		_ = c.send(node("failure", attrs{"reason": "402", "code": "101", "expire": "3600"}))
+		c.closeSoon()
+		return false
+	}
 	c.mu.Lock()
 	ok = ok && bytes.Equal(d.noisePub, c.clientNoise)
 	c.mu.Unlock()

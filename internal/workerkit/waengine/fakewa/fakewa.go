@@ -71,6 +71,8 @@ type Server struct {
 	received   []Received
 	deviceName string
 	refs       int
+	down       bool               // refuse websocket connections (503)
+	banned     map[types.JID]bool // devices whose login gets a temporary ban
 }
 
 type device struct {
@@ -95,7 +97,8 @@ func WithRefs(n int) Option { return func(s *Server) { s.refs = n } }
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	trust()
-	s := &Server{conns: map[*conn]bool{}, devices: map[types.JID]*device{}, nextUser: 6281000000000, refs: 6}
+	s := &Server{conns: map[*conn]bool{}, devices: map[types.JID]*device{}, banned: map[types.JID]bool{},
+		nextUser: 6281000000000, refs: 6}
 	for _, o := range opts {
 		o(s)
 	}
@@ -247,6 +250,32 @@ func (s *Server) RemoveDevice(jid types.JID) error {
 	return err
 }
 
+// SetDown makes the server refuse (true) or accept (false) new connections, as an outage.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+}
+
+// Ban makes the next logins of jid fail with a temporary ban (reason 402), as WhatsApp
+// does to numbers it takes for spam.
+func (s *Server) Ban(jid types.JID) {
+	s.mu.Lock()
+	s.banned[jid] = true
+	s.mu.Unlock()
+}
+
+// Replace tells the connection of jid that another one took its place ("stream replaced").
+func (s *Server) Replace(jid types.JID) error {
+	c := s.connOf(jid)
+	if c == nil {
+		return fmt.Errorf("fakewa: %s is not connected", jid)
+	}
+	err := c.send(node("stream:error", nil, node("conflict", attrs{"type": "replaced"})))
+	c.closeSoon()
+	return err
+}
+
 // ExpireQR ends the pairing connection showing qr, as WhatsApp does when nobody scans.
 func (s *Server) ExpireQR(qr string) error {
 	c := s.pairingConn(strings.Split(qr, ",")[0])
@@ -288,6 +317,13 @@ func (s *Server) record(r Received) {
 func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/ws/chat" {
 		http.NotFound(w, r)
+		return
+	}
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		http.Error(w, "down for the test", http.StatusServiceUnavailable)
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
