@@ -43,14 +43,14 @@ type updateProfileRequest struct {
 }
 
 // @Summary Update the profile
-// @Description Changes name, email or password; a new email or password needs currentPassword. A new password signs out the user's other JWTs.
+// @Description Changes name, email or password; a new email or password needs currentPassword. A new password signs out every JWT and refresh token of the user and answers new ones for the caller (token, refreshToken, expiresIn beside user), as change-password does.
 // @Tags Users
 // @ID updateProfile
 // @Accept json
 // @Produce json
 // @Security BearerJWT
 // @Param body body updateProfileRequest true "The fields to change"
-// @Success 200 {object} envelope{data=userData}
+// @Success 200 {object} envelope{data=authView} "user; with a new password also token, refreshToken and expiresIn"
 // @Failure 400 {object} errorEnvelope "validation_error: a bad field, or currentPassword missing or incorrect; bad_request: malformed JSON"
 // @Failure 401 {object} errorEnvelope "unauthorized: no, invalid, expired or revoked JWT, or the account is inactive"
 // @Failure 409 {object} errorEnvelope "conflict: a user with this email already exists"
@@ -65,11 +65,16 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) {
 		respondError(w, r, err)
 		return
 	}
-	user, err := s.accounts.UpdateProfile(r.Context(), principal(r).UserID, service.ProfileChanges{
+	user, signedIn, err := s.accounts.UpdateProfile(r.Context(), principal(r).UserID, service.ProfileChanges{
 		Name: req.Name, Email: req.Email, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword,
 	})
 	if err != nil {
 		respondError(w, r, err)
+		return
+	}
+	if signedIn != nil {
+		// A new password signed every login out; the caller gets new tokens, like change-password.
+		respond(w, http.StatusOK, "Profile updated; other sessions were signed out", viewAuth(*signedIn))
 		return
 	}
 	respond(w, http.StatusOK, "Profile updated", map[string]any{"user": viewUser(user)})

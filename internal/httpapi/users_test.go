@@ -162,6 +162,22 @@ func TestProfile_Put_NewPassword_RevokesEveryEarlierTokenAndRefreshToken(t *test
 	if res.Code != http.StatusOK {
 		t.Fatalf("status = %d; body %s", res.Code, res.Body)
 	}
+	// The caller is signed in again: the new tokens work, the old JWT does not.
+	data := res.JSON(t)["data"].(map[string]any)
+	token, _ := data["token"].(string)
+	refresh, _ := data["refreshToken"].(string)
+	if token == "" || refresh == "" || data["user"] == nil {
+		t.Fatalf("data = %v, want user, token and refreshToken", data)
+	}
+	if code := g.Do(t, http.MethodGet, "/api/v1/auth/me", nil, acctAuth(token)...).Code; code != http.StatusOK {
+		t.Errorf("the new JWT = %d, want 200", code)
+	}
+	if code := g.Do(t, http.MethodPost, "/api/v1/auth/refresh", map[string]any{"refreshToken": refresh}).Code; code != http.StatusOK {
+		t.Errorf("the new refresh token = %d, want 200", code)
+	}
+	if code := g.Do(t, http.MethodGet, "/api/v1/auth/me", nil, acctAuth(u.Token)...).Code; code != http.StatusUnauthorized {
+		t.Errorf("the caller's old JWT = %d, want 401", code)
+	}
 	if code := g.Do(t, http.MethodGet, "/api/v1/auth/me", nil, acctAuth(other.Token)...).Code; code != http.StatusUnauthorized {
 		t.Errorf("another login's JWT = %d, want 401", code)
 	}

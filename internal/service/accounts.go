@@ -286,17 +286,17 @@ type ProfileChanges struct {
 }
 
 // UpdateProfile changes the caller's name, email or password; a new email or password needs
-// the current password. A new password revokes every JWT and refresh token of the user,
-// the caller's included (the answer carries no new token).
-func (a *Accounts) UpdateProfile(ctx context.Context, userID string, c ProfileChanges) (model.User, error) {
+// the current password. A new password revokes every JWT and refresh token of the user and,
+// as ChangePassword does, signs the caller in again: signedIn carries the new tokens then.
+func (a *Accounts) UpdateProfile(ctx context.Context, userID string, c ProfileChanges) (user model.User, signedIn *AuthResult, err error) {
 	changes := store.UserChanges{Name: c.Name}
 	if c.Email != nil || c.NewPassword != nil {
 		if c.CurrentPassword == "" {
-			return model.User{}, model.ValidationError(model.FieldError{Field: "currentPassword",
+			return model.User{}, nil, model.ValidationError(model.FieldError{Field: "currentPassword",
 				Message: "is required to change the email or password"})
 		}
 		if _, err := a.checkPassword(ctx, userID, c.CurrentPassword, "currentPassword"); err != nil {
-			return model.User{}, err
+			return model.User{}, nil, err
 		}
 	}
 	if c.Email != nil {
@@ -306,12 +306,11 @@ func (a *Accounts) UpdateProfile(ctx context.Context, userID string, c ProfileCh
 	if c.NewPassword != nil {
 		hash, err := a.Passwords.Hash(*c.NewPassword)
 		if err != nil {
-			return model.User{}, err
+			return model.User{}, nil, err
 		}
 		changes.PasswordHash, changes.RevokeTokens = &hash, true
 	}
-	var user model.User
-	err := store.WithTx(ctx, a.DB, func(tx pgx.Tx) error {
+	err = store.WithTx(ctx, a.DB, func(tx pgx.Tx) error {
 		var err error
 		if user, err = store.UpdateUser(ctx, tx, userID, changes); err != nil {
 			return err
@@ -320,13 +319,21 @@ func (a *Accounts) UpdateProfile(ctx context.Context, userID string, c ProfileCh
 			return nil
 		}
 		// Refresh tokens too, or a stolen one would outlive the password change.
-		return store.RevokeUserRefreshTokens(ctx, tx, userID)
+		if err := store.RevokeUserRefreshTokens(ctx, tx, userID); err != nil {
+			return err
+		}
+		res, err := a.signIn(ctx, tx, user, uuid.NewString())
+		signedIn = &res
+		return err
 	})
 	if errors.Is(err, model.ErrConflict) {
-		return user, &model.Error{Kind: model.KindConflict, Message: "A user with this email already exists",
+		return user, nil, &model.Error{Kind: model.KindConflict, Message: "A user with this email already exists",
 			Details: []model.FieldError{{Field: "email", Message: "is already registered"}}}
 	}
-	return user, err
+	if err != nil {
+		return user, nil, err
+	}
+	return user, signedIn, nil
 }
 
 // ForgotPassword sends a single-use reset link valid for an hour to an active account. It
