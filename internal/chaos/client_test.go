@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -191,13 +192,38 @@ type tally struct {
 	transport int
 	slowest   time.Duration
 	examples  []string
+	// mark splits requests in flight at a moment (SIGTERM): those that started before it and
+	// ended after it are counted by answer in straddling (0 for a transport error).
+	mark       time.Time
+	straddling map[int]int
 }
 
-func newTally() *tally { return &tally{byStatus: map[int]int{}} }
+func newTally() *tally { return &tally{byStatus: map[int]int{}, straddling: map[int]int{}} }
+
+// setMark starts counting the requests in flight at now.
+func (t *tally) setMark(now time.Time) {
+	t.mu.Lock()
+	t.mark = now
+	t.mu.Unlock()
+}
+
+// inFlightAtMark returns, by answer (0: none), the requests in flight at the mark.
+func (t *tally) inFlightAtMark() map[int]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.straddling)
+}
 
 func (t *tally) add(r reply, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if end := time.Now(); !t.mark.IsZero() && end.Add(-r.Latency).Before(t.mark) && end.After(t.mark) {
+		if err != nil {
+			t.straddling[0]++
+		} else {
+			t.straddling[r.Status]++
+		}
+	}
 	t.requests++
 	t.slowest = max(t.slowest, r.Latency)
 	if err != nil {

@@ -167,14 +167,22 @@ func (g *gateway) Alive() bool {
 // Terminate sends SIGTERM and waits for the exit, at most within; it returns how long the
 // shutdown took and the exit error (nil after a clean shutdown).
 func (g *gateway) Terminate(within time.Duration) (time.Duration, error) {
+	return g.Signal(syscall.SIGTERM)(within)
+}
+
+// Signal sends sig and returns a function that waits for the exit, at most within (then
+// kills), and returns how long it took since the signal and the exit error.
+func (g *gateway) Signal(sig syscall.Signal) func(within time.Duration) (time.Duration, error) {
 	start := time.Now()
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.exited:
-		return time.Since(start), g.err
-	case <-time.After(within):
-		g.Kill()
-		return time.Since(start), fmt.Errorf("gateway %s did not exit within %s of SIGTERM", g.name, within)
+	_ = g.cmd.Process.Signal(sig)
+	return func(within time.Duration) (time.Duration, error) {
+		select {
+		case <-g.exited:
+			return time.Since(start), g.err
+		case <-time.After(within):
+			g.Kill()
+			return time.Since(start), fmt.Errorf("gateway %s did not exit within %s of %s", g.name, within, sig)
+		}
 	}
 }
 
