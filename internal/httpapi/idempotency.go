@@ -9,7 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/store"
@@ -35,6 +38,11 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		if len(key) > maxIdempotencyKey {
 			respondError(w, r, model.ValidationError(model.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"}))
+			return
+		}
+		// The key is stored as text: bytes that are not UTF-8 failed in PostgreSQL as a 500.
+		if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) {
+			respondError(w, r, model.ValidationError(model.FieldError{Field: "Idempotency-Key", Message: "must be printable UTF-8 text"}))
 			return
 		}
 		body, err := io.ReadAll(r.Body)

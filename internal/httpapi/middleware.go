@@ -312,8 +312,30 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	respondError(w, r, model.Errorf(model.KindNotFound, "Route %s %s not found", r.Method, r.URL.Path))
 }
 
-func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	respondError(w, r, model.Errorf(model.KindMethodNotAllowed, "Method %s is not allowed on %s", r.Method, r.URL.Path))
+// allowableMethods are the methods a 405's Allow header may name (HEAD wherever GET is: the
+// GetHead middleware serves it).
+var allowableMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// methodNotAllowed answers 405 with the Allow header RFC 9110 requires, listing the methods
+// routes has for the path.
+func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath // chi routes on the escaped path when there is one
+		if path == "" {
+			path = r.URL.Path
+		}
+		var allowed []string
+		for _, m := range allowableMethods {
+			if routes.Match(chi.NewRouteContext(), m, path) {
+				allowed = append(allowed, m)
+				if m == http.MethodGet {
+					allowed = append(allowed, http.MethodHead)
+				}
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		respondError(w, r, model.Errorf(model.KindMethodNotAllowed, "Method %s is not allowed on %s", r.Method, r.URL.Path))
+	}
 }
 
 // compressMinSize is the smallest response worth compressing: below it gzip costs more CPU

@@ -151,6 +151,9 @@ func decode(r *http.Request, dst any) error {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		raw = []byte("{}")
 	}
+	if err := checkBodyText(raw); err != nil {
+		return err
+	}
 	if hasEscapedNUL(string(raw)) {
 		return model.Errorf(model.KindBadRequest, `Text must not contain NUL characters (\u0000)`)
 	}

@@ -59,7 +59,7 @@ func newRespondTestServer(t *testing.T, mount func(s *Server, r chi.Router)) (ht
 	})
 	r := chi.NewRouter()
 	r.NotFound(notFound)
-	r.MethodNotAllowed(methodNotAllowed)
+	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Use(s.requestContext, s.observe, s.recoverPanics, securityHeaders)
 	mount(s, r)
 	return r, s, logs

@@ -19,7 +19,7 @@ func (s *Server) Handler() http.Handler { return s.Routes() }
 func (s *Server) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.NotFound(notFound)
-	r.MethodNotAllowed(methodNotAllowed)
+	r.MethodNotAllowed(methodNotAllowed(r))
 
 	r.Use(s.requestContext, s.observe, s.recoverPanics, securityHeaders, s.corsHandler(), middleware.GetHead)
 
@@ -28,8 +28,11 @@ func (s *Server) Routes() chi.Router {
 	r.Get("/health/detailed", s.readiness)
 	r.Get("/metrics", s.metricsHandler())
 
+	// apiMiddleware wraps every /api route; all but the report export also get the request timeout.
+	apiMiddleware := chi.Middlewares{s.globalRateLimit, s.limitBody, requireJSON, requireTextQuery, compress}
 	api := func(r chi.Router) {
-		r.Use(s.globalRateLimit, s.limitBody, requireJSON, requireTextQuery, compress, middleware.Timeout(requestTimeout))
+		r.Use(apiMiddleware...)
+		r.Use(middleware.Timeout(requestTimeout))
 		r.Get("/health", s.apiHealth)
 		r.Mount("/docs", docsHandler()) // Swagger UI and the OpenAPI documents (docs.go)
 
@@ -165,11 +168,15 @@ func (s *Server) Routes() chi.Router {
 			r.Get("/system/health", s.adminSystemHealth)
 			r.Get("/system/logs", s.adminSystemLogs)
 			r.Post("/system/maintenance", s.setMaintenance)
-			r.Get("/reports/export", s.exportReport)
 		})
 	}
 	// Socket.IO and the SSE streams, outside the /api middleware (events_routes.go).
 	s.mountRealtime(r)
+	// The report export streams for as long as the report takes (a million rows, a slow
+	// client): the /api middleware without the request timeout, which would cut it short.
+	for _, prefix := range []string{"/api/v1", "/api"} {
+		r.With(apiMiddleware...).With(s.requireUser, requireAdmin).Get(prefix+"/admin/reports/export", s.exportReport)
+	}
 	// Every route exists under /api/v1 (canonical) and /api (the dashboard and newer workers).
 	r.Route("/api/v1", api)
 	r.Route("/api", api)
