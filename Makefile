@@ -34,6 +34,10 @@ deps: ## Make sure Postgres and Redis answer; start them with docker compose whe
 run: deps ## Run the server (applies migrations at start)
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/gateway serve
 
+.PHONY: demo
+demo: deps ## The product end to end: server and two simworkers on a fresh database, walked step by step (DEMO_FLAGS=-keep)
+	$(GO) run ./cmd/demo $(DEMO_FLAGS)
+
 .PHONY: dev
 dev: deps ## Rebuild and restart the server whenever a Go file changes
 	@./deploy/dev/watch.sh

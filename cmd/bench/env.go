@@ -12,20 +12,17 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/wagateway/gateway/internal/app"
 	"github.com/wagateway/gateway/internal/bench"
 	"github.com/wagateway/gateway/internal/config"
 	"github.com/wagateway/gateway/internal/redisdb"
+	"github.com/wagateway/gateway/internal/store"
 )
 
 // Settings of the gateway under test: quotas and the global rate limit high enough never to
@@ -78,16 +75,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// databaseURLFor returns serverURL with its database replaced by name.
-func databaseURLFor(serverURL, name string) (string, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", fmt.Errorf("database URL %q is not a postgres:// URL", serverURL)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
 // newEnv creates the database and starts the gateway. On failure it has cleaned up already.
 func newEnv(ctx context.Context, opts options, out io.Writer) (*env, error) {
 	suffix := randomHex(6)
@@ -105,7 +92,7 @@ func newEnv(ctx context.Context, opts options, out io.Writer) (*env, error) {
 
 func (e *env) start(ctx context.Context, suffix string) error {
 	var err error
-	if e.databaseURL, err = databaseURLFor(e.opts.databaseURL, e.dbName); err != nil {
+	if e.databaseURL, err = store.DatabaseURLFor(e.opts.databaseURL, e.dbName); err != nil {
 		return err
 	}
 	encryptionKey := make([]byte, 32)
@@ -280,10 +267,12 @@ func (e *env) cleanup(keepLog bool) ([]string, error) {
 		}
 	}
 	e.client.CloseIdleConnections()
-	if err := dropDatabase(ctx, e.opts.databaseURL, e.dbName); err != nil {
-		errs = append(errs, err)
-	} else {
-		lines = append(lines, "database "+e.dbName+" dropped")
+	if e.databaseURL != "" {
+		if err := store.DropDatabase(ctx, e.databaseURL); err != nil {
+			errs = append(errs, err)
+		} else {
+			lines = append(lines, "database "+e.dbName+" dropped")
+		}
 	}
 	if n, err := deleteRedisPrefix(ctx, e.opts.redisURL, e.keyPrefix); err != nil {
 		errs = append(errs, err)
@@ -304,18 +293,6 @@ func (e *env) cleanup(keepLog bool) ([]string, error) {
 // keptLogPrefix starts the cleanup line that says where the gateway's log was kept.
 const keptLogPrefix = "gateway log kept at "
 
-func dropDatabase(ctx context.Context, serverURL, name string) error {
-	conn, err := pgx.Connect(ctx, serverURL)
-	if err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	return nil
-}
-
 // deleteRedisPrefix deletes the keys under prefix, and only those: the Redis is shared.
 func deleteRedisPrefix(ctx context.Context, redisURL, prefix string) (int, error) {
 	rdb, err := redisdb.Open(ctx, redisURL)
@@ -323,27 +300,7 @@ func deleteRedisPrefix(ctx context.Context, redisURL, prefix string) (int, error
 		return 0, fmt.Errorf("delete redis keys under %s: %w", prefix, err)
 	}
 	defer rdb.Close()
-	return unlinkPrefix(ctx, rdb, prefix)
-}
-
-// unlinkPrefix deletes every key under prefix, in batches, and returns how many there were.
-func unlinkPrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return 0, fmt.Errorf("scan redis keys under %s: %w", prefix, err)
-	}
-	for rest := keys; len(rest) > 0; {
-		n := min(len(rest), 500)
-		if err := rdb.Unlink(ctx, rest[:n]...).Err(); err != nil {
-			return 0, fmt.Errorf("delete redis keys under %s: %w", prefix, err)
-		}
-		rest = rest[n:]
-	}
-	return len(keys), nil
+	return redisdb.DeletePrefix(ctx, rdb, prefix)
 }
 
 // call makes one setup request on the gateway and decodes the envelope's data into out (when

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wagateway/gateway/internal/bench"
+	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/service"
 )
 
@@ -208,7 +209,7 @@ func runRouting(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	if err != nil {
 		return sc, err
 	}
-	deleted, err := unlinkPrefix(ctx, e.app.Redis, e.keyPrefix)
+	deleted, err := redisdb.DeletePrefix(ctx, e.app.Redis, e.keyPrefix)
 	if err != nil {
 		return sc, err
 	}

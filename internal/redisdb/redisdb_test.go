@@ -3,6 +3,7 @@ package redisdb_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,36 @@ func TestParseURL_RedisBackAfterDown_ClientReconnects(t *testing.T) {
 	defer client.Close()
 	if err := client.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("PING through the fast-failing dialer: %v", err)
+	}
+}
+
+func TestDeletePrefix_DeletesOnlyTheKeysUnderThePrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, err := redisdb.Open(ctx, testenv.RedisURL())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer rdb.Close()
+	prefix := "test:deleteprefix:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	other := strings.TrimSuffix(prefix, ":") + "-other:"
+	for i := range 1200 { // more than one batch
+		rdb.Set(ctx, prefix+strconv.Itoa(i), "x", time.Minute)
+	}
+	rdb.Set(ctx, other+"kept", "x", time.Minute)
+	defer rdb.Del(ctx, other+"kept")
+
+	n, err := redisdb.DeletePrefix(ctx, rdb, prefix)
+	if err != nil || n != 1200 {
+		t.Fatalf("DeletePrefix = %d, %v; want 1200", n, err)
+	}
+	if left, _ := rdb.Keys(ctx, prefix+"*").Result(); len(left) > 0 {
+		t.Errorf("%d keys left under the prefix", len(left))
+	}
+	if rdb.Exists(ctx, other+"kept").Val() != 1 {
+		t.Error("a key under another prefix was deleted")
+	}
+	if _, err := redisdb.DeletePrefix(ctx, rdb, ""); err == nil {
+		t.Error("an empty prefix (every key) is accepted")
 	}
 }

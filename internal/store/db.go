@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,21 +54,9 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 // EnsureDatabase creates the database named in databaseURL when it does not exist and the
 // role may create databases. It connects to the "postgres" maintenance database to do so.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
-	cfg, err := pgx.ParseConfig(databaseURL)
-	if err != nil {
-		return fmt.Errorf("parse DATABASE_URL: %w", err)
-	}
-	name := cfg.Database
-	if name == "" || name == "postgres" {
-		return nil
-	}
-	cfg.Database = "postgres"
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to maintenance database: %w", err)
+	conn, name, err := connectMaintenance(ctx, databaseURL)
+	if err != nil || conn == nil {
+		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
@@ -90,6 +79,58 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// DropDatabase drops the database named in databaseURL, if it exists, closing its
+// connections first. Tools that create a database of their own (the benchmark, the demo)
+// drop it with this when they are done.
+func DropDatabase(ctx context.Context, databaseURL string) error {
+	conn, name, err := connectMaintenance(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	if conn == nil {
+		return fmt.Errorf("drop database: %q is the maintenance database", name)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// DatabaseURLFor returns serverURL with its database replaced by name: the URL of a database
+// of one's own on the same server.
+func DatabaseURLFor(serverURL, name string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("database URL %q is not a postgres:// URL", serverURL)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// connectMaintenance connects to the "postgres" maintenance database of the server of
+// databaseURL and returns the name of the database the URL names. It returns no connection
+// when that name is empty or "postgres" itself.
+func connectMaintenance(ctx context.Context, databaseURL string) (*pgx.Conn, string, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	name := cfg.Database
+	if name == "" || name == "postgres" {
+		return nil, name, nil
+	}
+	cfg.Database = "postgres"
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, name, fmt.Errorf("connect to maintenance database: %w", err)
+	}
+	return conn, name, nil
 }
 
 // WithTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise.

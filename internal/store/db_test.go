@@ -136,6 +136,40 @@ func TestEnsureDatabase_Unreachable_Errors(t *testing.T) {
 	}
 }
 
+func TestDropDatabase_DropsADatabaseInUse_AndIsIdempotent(t *testing.T) {
+	t.Parallel()
+	name, databaseURL := dbTestNewDatabase(t)
+	ctx := context.Background()
+	if err := store.EnsureDatabase(ctx, databaseURL); err != nil {
+		t.Fatalf("EnsureDatabase: %v", err)
+	}
+	dbTestOpen(t, databaseURL) // its connections do not stop the drop
+	for i := range 2 {
+		if err := store.DropDatabase(ctx, databaseURL); err != nil {
+			t.Fatalf("DropDatabase call %d: %v", i+1, err)
+		}
+		if dbTestExists(t, name) {
+			t.Fatalf("database %s still exists after call %d", name, i+1)
+		}
+	}
+	if err := store.DropDatabase(ctx, testenv.DatabaseServerURL()); err == nil {
+		t.Error("DropDatabase of the maintenance database succeeded")
+	}
+}
+
+func TestDatabaseURLFor_ReplacesOnlyTheDatabaseName(t *testing.T) {
+	t.Parallel()
+	got, err := store.DatabaseURLFor("postgres://u:p@db:5432/app?sslmode=disable", "demo_1")
+	if err != nil || got != "postgres://u:p@db:5432/demo_1?sslmode=disable" {
+		t.Errorf("DatabaseURLFor = %q, %v", got, err)
+	}
+	for _, bad := range []string{"mysql://db/app", "::not a url"} {
+		if _, err := store.DatabaseURLFor(bad, "demo_1"); err == nil {
+			t.Errorf("DatabaseURLFor(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
 func TestOpen_BadURLOrClosedPort_Errors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
