@@ -454,7 +454,8 @@ func (s *Server) exportReport(w http.ResponseWriter, r *http.Request) {
 		respondError(w, r, model.ValidationError(bad...))
 		return
 	}
-	// A long export must not be cut by the server's write timeout.
+	// A long export must not be cut by the server's write timeout, nor by the request timeout:
+	// its route is mounted outside that (routes.go).
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	filename := fmt.Sprintf("%s-%s.%s", kind, time.Now().UTC().Format("20060102-150405"), format)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
