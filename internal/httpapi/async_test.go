@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,55 @@ func TestScheduledSend_WaitsAndCancelledNeverGoes(t *testing.T) {
 	}
 	if res := g.Do(t, http.MethodDelete, "/api/v1/messages/"+cancelID, nil, apiKey...); res.Code != http.StatusConflict {
 		t.Fatalf("cancel twice: %d, want 409", res.Code)
+	}
+}
+
+// TestWorkerPacing_SyncAnswers429_AsyncWaitsWithoutSpendingAttempts: a worker that paces a
+// number (429 Retry-After) makes a sync send 429 with the worker's Retry-After (recorded
+// FAILED with the reason), and an async send wait that long and go through, its attempts
+// unspent by the refusals.
+func TestWorkerPacing_SyncAnswers429_AsyncWaitsWithoutSpendingAttempts(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, map[string]string{"SEND_MAX_ATTEMPTS": "2"})
+
+	worker.mu.Lock()
+	worker.paced = 1
+	worker.mu.Unlock()
+	res := g.Do(t, http.MethodPost, "/api/v1/sendText", map[string]any{"to": "6281234567890", "message": "now"}, apiKey...)
+	if res.Code != http.StatusTooManyRequests || res.Header().Get("Retry-After") != "1" {
+		t.Fatalf("sync send paced by the worker: %d Retry-After %q %s, want 429 and 1", res.Code, res.Header().Get("Retry-After"), res.Body)
+	}
+	var status, reason string
+	if err := g.DB.QueryRow(context.Background(), `SELECT status, coalesce(error_message, '') FROM messages ORDER BY created_at DESC LIMIT 1`).
+		Scan(&status, &reason); err != nil || status != "FAILED" || !strings.Contains(reason, "Too many messages to this number") {
+		t.Fatalf("the refused sync send is %s (%q), %v; want FAILED with the worker's reason", status, reason, err)
+	}
+
+	// Three refusals in a row would exhaust SEND_MAX_ATTEMPTS=2 if they counted.
+	worker.mu.Lock()
+	worker.paced = 3
+	worker.mu.Unlock()
+	queued := g.Do(t, http.MethodPost, "/api/v1/sendText?async=true", map[string]any{"to": "6281234567890", "message": "later"}, apiKey...)
+	if queued.Code != http.StatusAccepted {
+		t.Fatalf("async send: %d %s", queued.Code, queued.Body)
+	}
+	id := queued.JSON(t)["data"].(map[string]any)["id"].(string)
+	deadline := time.Now().Add(20 * time.Second)
+	var attempts int
+	for {
+		if err := g.DB.QueryRow(context.Background(), `SELECT status, attempts FROM messages WHERE id = $1`, id).Scan(&status, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		if status != "QUEUED" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	worker.mu.Lock()
+	refused, sent := worker.refused, len(worker.sends)
+	worker.mu.Unlock()
+	if status != "SENT" || attempts != 1 || refused != 4 || sent != 1 {
+		t.Fatalf("async send paced 3 times: %s after %d attempts (worker refused %d, sent %d); want SENT after 1 attempt, 4 refusals, 1 sent",
+			status, attempts, refused, sent)
 	}
 }

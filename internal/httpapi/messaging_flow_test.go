@@ -19,6 +19,11 @@ type sendingWorker struct {
 	*httptest.Server
 	mu    sync.Mutex
 	sends []map[string]any
+	// paced is how many of the next sends the worker refuses with 429 Retry-After: 1, as a
+	// worker pacing sends to one number does; refused sends are not in sends.
+	paced int
+	// refused counts the sends answered 429.
+	refused int
 }
 
 func newSendingWorker(t testing.TB) *sendingWorker {
@@ -34,6 +39,15 @@ func newSendingWorker(t testing.TB) *sendingWorker {
 			raw, _ := io.ReadAll(r.Body)
 			_ = json.Unmarshal(raw, &body)
 			w.mu.Lock()
+			if w.paced > 0 {
+				w.paced--
+				w.refused++
+				w.mu.Unlock()
+				rw.Header().Set("Retry-After", "1")
+				rw.WriteHeader(http.StatusTooManyRequests)
+				_, _ = rw.Write([]byte(`{"success":false,"error":{"code":"RATE_LIMITED","message":"Too many messages to this number"}}`))
+				return
+			}
 			w.sends = append(w.sends, body)
 			n := len(w.sends)
 			w.mu.Unlock()

@@ -89,7 +89,7 @@ func New() *Metrics {
 		}, []string{"quota", "tier"}),
 		DispatchAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_dispatch_attempts_total",
-			Help: "Async send attempts, by outcome (sent, retry, failed).",
+			Help: "Async send attempts, by outcome (sent, retry, failed, paced: the worker asked to wait).",
 		}, []string{"outcome"}),
 		DispatchLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "gateway_dispatch_latency_seconds",

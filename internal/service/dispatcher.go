@@ -170,13 +170,9 @@ sessions:
 func (d *Dispatcher) dispatchOne(ctx context.Context, sessionID string) (attempted bool, err error) {
 	var published func()
 	err = store.WithTx(ctx, d.Pool, func(tx pgx.Tx) error {
-		ok, err := store.LockSessionQueue(ctx, tx, sessionID)
-		if err != nil || !ok {
-			return err // another dispatcher has this session
-		}
 		head, err := store.LockQueueHead(ctx, tx, sessionID)
 		if errors.Is(err, model.ErrNotFound) {
-			return nil
+			return nil // nothing queued, or another dispatcher has this session
 		}
 		if err != nil {
 			return err
@@ -232,6 +228,13 @@ func (d *Dispatcher) attempt(ctx context.Context, tx pgx.Tx, head store.QueueHea
 	}
 
 	reason := errorMessage(sendErr)
+	var paced *model.Error
+	if errors.As(sendErr, &paced) && paced.Kind == model.KindRateLimited {
+		// The worker paces sends to this recipient (anti-ban): wait as long as it says,
+		// without spending an attempt.
+		m.Metrics.DispatchAttempts.WithLabelValues("paced").Inc()
+		return nil, store.DeferQueued(ctx, tx, head.ID, reason, now.Add(max(paced.RetryAfter, time.Second)))
+	}
 	attempts := head.Attempts + 1
 	if attempts >= d.MaxAttempts {
 		if err := store.MarkAttemptFailed(ctx, tx, head.ID, reason, nil); err != nil {

@@ -129,17 +129,6 @@ func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit 
 	return due, next, nil
 }
 
-// LockSessionQueue takes the session's dispatch lease for the transaction: at most one
-// dispatcher, on any replica, sends a session's queue at a time. ok is false when another has it.
-func LockSessionQueue(ctx context.Context, tx pgx.Tx, sessionID string) (bool, error) {
-	var ok bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || $1, 0))`,
-		sessionID).Scan(&ok); err != nil {
-		return false, fmt.Errorf("lock queue of %s: %w", sessionID, err)
-	}
-	return ok, nil
-}
-
 // QueueHead is the next message of a session's queue, in order.
 type QueueHead struct {
 	model.Message
@@ -148,15 +137,28 @@ type QueueHead struct {
 	LastDispatchedAt *time.Time
 }
 
-// LockQueueHead locks the first queued message of a session (by scheduled time, then
-// creation) and returns it with the session's state.
+// LockQueueHead takes the session's dispatch lock for the transaction and locks the first
+// queued message of the session (by scheduled time, then creation), returned with the
+// session's state; ErrNotFound when the queue is empty or another dispatcher, on any replica,
+// holds the session, so that at most one sends a session's queue at a time. One statement.
+//
+// The transaction then commits without waiting for its WAL to reach the disk (synchronous_commit
+// off, for it alone): a crash right after the commit may lose what it recorded, and the message
+// is handed to the worker again with the same clientMessageId, which the worker deduplicates —
+// what a crash between the send and the commit does anyway. Waiting for the flush would cost
+// every send a disk round trip.
 func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead, error) {
 	var h QueueHead
 	m := &h.Message
 	err := tx.QueryRow(ctx, `
+		WITH lease AS (
+			SELECT pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || $1, 0)) AS held,
+			       set_config('synchronous_commit', 'off', true) AS commit_mode
+		)
 		SELECT `+messageColumns+`, next_attempt_at,
 		       (SELECT status FROM sessions WHERE id = $1), (SELECT last_dispatched_at FROM sessions WHERE id = $1)
-		FROM messages WHERE session_id = $1 AND status = 'QUEUED'
+		FROM messages
+		WHERE (SELECT held AND commit_mode = 'off' FROM lease) AND session_id = $1 AND status = 'QUEUED'
 		ORDER BY coalesce(scheduled_at, created_at), created_at, id
 		LIMIT 1 FOR UPDATE`, sessionID).
 		Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
@@ -199,6 +201,16 @@ func MarkAttemptFailed(ctx context.Context, tx pgx.Tx, id, reason string, next *
 		if _, err := tx.Exec(ctx, `INSERT INTO message_events (message_id, status, detail) VALUES ($1, 'FAILED', $2)`, id, reason); err != nil {
 			return fmt.Errorf("record failed attempt: %w", err)
 		}
+	}
+	return nil
+}
+
+// DeferQueued puts a queued message back until next without spending an attempt: the worker
+// paced it (429), it did not fail.
+func DeferQueued(ctx context.Context, tx pgx.Tx, id, reason string, next time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE messages SET error_message = $2, next_attempt_at = $3, updated_at = now()
+		WHERE id = $1 AND status = 'QUEUED'`, id, reason, next); err != nil {
+		return fmt.Errorf("defer queued message: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -298,11 +299,33 @@ func (c *Client) once(ctx context.Context, w Target, k call, payload []byte) ([]
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return raw, nil
 	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return nil, workerPacingError(w, k, resp.Header.Get("Retry-After"), raw)
+	}
 	return nil, workerAnswerError(w, k, resp.StatusCode, raw)
 }
 
+// defaultWorkerRetryAfter is the wait assumed when a worker refuses a command with 429 and
+// no Retry-After.
+const defaultWorkerRetryAfter = 2 * time.Second
+
+// workerPacingError is a worker's 429: it paces sends (per recipient, or identical messages
+// to many) to keep the number from being banned. It is a rate_limited answer to the client,
+// with the worker's Retry-After, and an async send waits that long without spending an
+// attempt.
+func workerPacingError(w Target, k call, retryAfter string, raw []byte) error {
+	wait := defaultWorkerRetryAfter
+	if secs, err := strconv.Atoi(strings.TrimSpace(retryAfter)); err == nil && secs > 0 {
+		wait = time.Duration(min(secs, 3600)) * time.Second
+	}
+	e := workerAnswerError(w, k, http.StatusTooManyRequests, raw)
+	e.Kind, e.RetryAfter = model.KindRateLimited, wait
+	e.Message = strings.Replace(e.Message, "Worker error: ", "The worker is pacing sends: ", 1)
+	return e
+}
+
 // workerAnswerError passes the worker's own message on as a 502 worker_error.
-func workerAnswerError(w Target, k call, status int, raw []byte) error {
+func workerAnswerError(w Target, k call, status int, raw []byte) *model.Error {
 	var env protocol.Envelope[json.RawMessage]
 	message := ""
 	if json.Unmarshal(raw, &env) == nil {

@@ -584,3 +584,41 @@ func TestClient_ForgetDropsTheBreaker(t *testing.T) {
 		t.Fatalf("after Forget: %v, want a fresh breaker", err)
 	}
 }
+
+func TestClient_WorkerPacing429_IsRateLimitedWithTheWorkersRetryAfter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		retryAfter string
+		want       time.Duration
+	}{
+		{"seconds", "7", 7 * time.Second},
+		{"none", "", 2 * time.Second},
+		{"not a number", "soon", 2 * time.Second},
+		{"absurd", "999999", time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			worker := newCountingWorker(t, func(w http.ResponseWriter, r *http.Request) {
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
+				}
+				answer(w, http.StatusTooManyRequests, `{"success":false,"error":{"code":"RATE_LIMITED","message":"Too many messages to 6281234567890"}}`)
+			})
+			client := newClientForTest()
+			for range 6 {
+				_, err := client.Send(context.Background(), worker.target("w-429"), "s1", protocol.SendRequest{Type: "text", To: "6281234567890"})
+				wantKind(t, err, model.KindRateLimited, "pacing", "Too many messages to 6281234567890")
+				var e *model.Error
+				if errors.As(err, &e); e.RetryAfter != tt.want {
+					t.Fatalf("RetryAfter = %v, want %v", e.RetryAfter, tt.want)
+				}
+			}
+			// A worker that paces is up: its 429s never open the breaker, and a send is not repeated.
+			if client.BreakerOpen("w-429") || worker.hits.Load() != 6 {
+				t.Fatalf("breaker open = %v after 6 answers of 429; worker hit %d times, want 6", client.BreakerOpen("w-429"), worker.hits.Load())
+			}
+		})
+	}
+}
