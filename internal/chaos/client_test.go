@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,8 +235,12 @@ func (t *tally) add(r reply, err error) {
 		return
 	}
 	t.byStatus[r.Status]++
-	if r.Status >= 500 && len(t.examples) < 3 {
-		t.examples = append(t.examples, fmt.Sprintf("%d %s", r.Status, bytes.TrimSpace(r.Body)))
+	if (r.Status >= 500 || r.Status == http.StatusConflict) && t.byStatus[r.Status] == 1 {
+		var env struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(r.Body, &env)
+		t.examples = append(t.examples, fmt.Sprintf("%d %q", r.Status, env.Error))
 	}
 }
 
@@ -271,7 +276,11 @@ func (t *tally) String() string {
 	for _, c := range codes {
 		s += fmt.Sprintf(" %d×%d", c, t.byStatus[c])
 	}
-	return s + fmt.Sprintf(", transport errors %d, slowest %s", t.transport, t.slowest.Round(time.Millisecond))
+	s += fmt.Sprintf(", transport errors %d, slowest %s", t.transport, t.slowest.Round(time.Millisecond))
+	if len(t.examples) > 0 {
+		s += "; e.g. " + strings.Join(t.examples, ", ")
+	}
+	return s
 }
 
 // accepted is a message the gateway answered 200 or 202 for.
