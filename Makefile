@@ -66,6 +66,13 @@ test-chaos: ## Fault suite (~25 min): replicas, worker, Redis, Postgres and serv
 test-chaos-short: ## The fault suite's short form (~4 min, run by CI): the same faults, shorter, the same tables printed
 	$(GO) test -tags chaos -count=1 -v -short -timeout 20m ./internal/chaos/
 
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME     ?= 10s
+
+.PHONY: fuzz
+fuzz: deps ## Run every fuzz target (go test -list '^Fuzz') for FUZZTIME each (default 10s)
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) ./deploy/dev/fuzz.sh
+
 .PHONY: test-coverage
 test-coverage: ## Run the tests and open an HTML coverage report (coverage.html)
 	$(GO) test -race -count=1 -coverpkg=./internal/... -coverprofile=coverage.out ./...
