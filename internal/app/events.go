@@ -25,7 +25,8 @@ func (a *App) wireEvents(ctx context.Context, accounts *service.Accounts, sessio
 			_, err := sessions.Visible(ctx, p, sessionID)
 			return err
 		},
-		Metrics: a.Metrics.Events, Logger: a.Logger,
+		AuthRecheck: cfg.RealtimeAuthRecheck,
+		Metrics:     a.Metrics.Events, Logger: a.Logger,
 	})
 	a.startWriter(ctx, a.Realtime.Run)
 	a.beforeShutdown = append(a.beforeShutdown, a.Realtime.Close)

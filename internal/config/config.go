@@ -85,6 +85,9 @@ type Config struct {
 	WebhookAllowPrivate bool
 	WebhookRetryBase    time.Duration
 
+	// RealtimeAuthRecheck is how often a Socket.IO connection's JWT is checked again.
+	RealtimeAuthRecheck time.Duration
+
 	AdminEmail    string
 	AdminPassword string
 
@@ -157,6 +160,8 @@ func Load(getenv func(string) string) (*Config, error) {
 
 		WebhookAllowPrivate: r.boolean("WEBHOOK_ALLOW_PRIVATE", false),
 		WebhookRetryBase:    r.millis("WEBHOOK_RETRY_BASE_MS", 10000),
+
+		RealtimeAuthRecheck: r.millis("REALTIME_AUTH_RECHECK_MS", 60000),
 
 		AdminEmail:    r.str("ADMIN_EMAIL", ""),
 		AdminPassword: r.str("ADMIN_PASSWORD", ""),

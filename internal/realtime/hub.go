@@ -34,6 +34,7 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultRingSize     = 100
 	DefaultRingTTL      = 5 * time.Minute
+	DefaultAuthRecheck  = time.Minute
 	// busBuffer is the room the hub has on the bus, which drops events for a full subscriber.
 	busBuffer = 8192
 	// clientBuffer is the room of one SSE client; a client that falls this far behind is
@@ -60,6 +61,10 @@ type Config struct {
 	// bounds each write to a stream, so a client that stops reading is let go.
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
+	// AuthRecheck is how often a Socket.IO connection's JWT is checked again: a token revoked
+	// (logout, password change, deactivation) ends the connection within this interval, an
+	// expired one when it expires.
+	AuthRecheck time.Duration
 	// RingSize events per session are kept for Last-Event-ID, for RingTTL after the last one.
 	RingSize int
 	RingTTL  time.Duration
@@ -119,6 +124,9 @@ func New(ctx context.Context, cfg Config) *Hub {
 	}
 	if cfg.RingTTL <= 0 {
 		cfg.RingTTL = DefaultRingTTL
+	}
+	if cfg.AuthRecheck <= 0 {
+		cfg.AuthRecheck = DefaultAuthRecheck
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/model"
 )
 
 // Socket.IO rooms and the events the server emits besides the bus's.
@@ -77,18 +79,31 @@ func (h *Hub) authenticateSocket(client *socket.Socket, next func(*socket.Extend
 		next(socket.NewExtendedError("Invalid or expired token", map[string]any{"type": "unauthorized"}))
 		return
 	}
-	client.SetData(p)
+	client.SetData(&socketAuth{principal: p, token: token})
 	next(nil)
 }
 
+// socketAuth is what a Socket.IO connection authenticated with.
+type socketAuth struct {
+	principal *auth.Principal
+	token     string
+}
+
 func (h *Hub) onConnect(client *socket.Socket) {
-	p, ok := client.Data().(*auth.Principal)
+	a, ok := client.Data().(*socketAuth)
 	if !ok {
 		client.Disconnect(true)
 		return
 	}
+	p := a.principal
 	h.cfg.Metrics.SocketIOClients.Inc()
-	_ = client.On("disconnect", func(...any) { h.cfg.Metrics.SocketIOClients.Dec() })
+	gone := make(chan struct{})
+	var goneOnce sync.Once
+	_ = client.On("disconnect", func(...any) {
+		h.cfg.Metrics.SocketIOClients.Dec()
+		goneOnce.Do(func() { close(gone) })
+	})
+	go h.watchAuth(client, a, gone)
 	if p.IsAdmin() {
 		client.Join(adminRoom)
 	}
@@ -184,4 +199,43 @@ func (h *Hub) emitSocketIO(ev *Event) {
 func (h *Hub) occupied(room socket.Room) bool {
 	ids, ok := h.io.Sockets().Adapter().Rooms().Load(room)
 	return ok && ids.Len() > 0
+}
+
+// watchAuth ends a Socket.IO connection whose JWT stops being valid: when it expires, and
+// when a check every AuthRecheck finds it revoked or its account deactivated. A check that
+// fails for another reason (the database is down) leaves the connection alone.
+func (h *Hub) watchAuth(client *socket.Socket, a *socketAuth, gone <-chan struct{}) {
+	recheck := time.NewTicker(h.cfg.AuthRecheck)
+	defer recheck.Stop()
+	var expiry <-chan time.Time
+	if at := a.principal.TokenExpiresAt; !at.IsZero() {
+		timer := time.NewTimer(time.Until(at))
+		defer timer.Stop()
+		expiry = timer.C
+	}
+	for {
+		select {
+		case <-gone:
+			return
+		case <-h.ctx.Done():
+			return
+		case <-expiry:
+			h.dropSocket(client, "Token expired")
+			return
+		case <-recheck.C:
+			ctx, cancel := context.WithTimeout(h.ctx, callTimeout)
+			_, err := h.cfg.Authenticate(ctx, a.token)
+			cancel()
+			if kind := model.KindOf(err); err != nil && (kind == model.KindUnauthorized || kind == model.KindForbidden) {
+				h.dropSocket(client, "Token revoked or account inactive")
+				return
+			}
+		}
+	}
+}
+
+// dropSocket tells the client why, then disconnects it.
+func (h *Hub) dropSocket(client *socket.Socket, why string) {
+	_ = client.Emit(eventError, map[string]any{"type": "unauthorized", "message": why})
+	client.Disconnect(true)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/testenv"
 )
 
 // The Socket.IO tests drive the real socket.io-client (npm) with node: testdata/client holds
@@ -364,5 +366,33 @@ func TestSocketIO_ClientsAreDisconnectedAtShutdown(t *testing.T) {
 	}
 	if reason := c.Expect("disconnect"); len(reason.Args) == 0 {
 		t.Fatal("disconnect without a reason")
+	}
+}
+
+func TestSocketIO_ARevokedTokenEndsTheConnection(t *testing.T) {
+	t.Parallel()
+	sioClientDir(t)
+	g := testenv.NewGateway(t, testenv.Options{Env: rtEnv(map[string]string{"REALTIME_AUTH_RECHECK_MS": "100"})})
+	base, _ := g.Serve(t)
+	u := rtNewUser(t, g, false)
+	other := rtNewUser(t, g, false)
+	revoked := startSIOClient(t, "revoked", base, u.Token, "websocket")
+	revoked.Expect("connected")
+	kept := startSIOClient(t, "kept", base, other.Token, "websocket")
+	kept.Expect("connected")
+
+	if res := g.Do(t, http.MethodPost, "/api/v1/auth/logout", nil, "Authorization", "Bearer "+u.Token); res.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", res.Code, res.Body)
+	}
+	if got := revoked.Expect("error").arg(t); got["type"] != "unauthorized" {
+		t.Fatalf("error after logout = %v, want type unauthorized", got)
+	}
+	revoked.Expect("disconnect")
+
+	// Another user's connection stays: it still joins its session and gets its events.
+	kept.Send("join_session", false, other.SessionID)
+	kept.Expect("session_joined")
+	if kept.Saw("disconnect") {
+		t.Fatal("a valid token's connection was dropped")
 	}
 }
