@@ -85,7 +85,7 @@ type Config struct {
 	WebhookAllowPrivate bool
 	WebhookRetryBase    time.Duration
 
-	// RealtimeAuthRecheck is how often a Socket.IO connection's JWT is checked again.
+	// RealtimeAuthRecheck is how often the JWT of a Socket.IO connection or SSE stream is checked again.
 	RealtimeAuthRecheck time.Duration
 
 	AdminEmail    string

@@ -14,7 +14,6 @@ import (
 
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/events"
-	"github.com/wagateway/gateway/internal/model"
 )
 
 // Socket.IO rooms and the events the server emits besides the bus's.
@@ -201,36 +200,15 @@ func (h *Hub) occupied(room socket.Room) bool {
 	return ok && ids.Len() > 0
 }
 
-// watchAuth ends a Socket.IO connection whose JWT stops being valid: when it expires, and
-// when a check every AuthRecheck finds it revoked or its account deactivated. A check that
-// fails for another reason (the database is down) leaves the connection alone.
+// watchAuth ends a Socket.IO connection whose JWT stops being valid (see authWatch).
 func (h *Hub) watchAuth(client *socket.Socket, a *socketAuth, gone <-chan struct{}) {
-	recheck := time.NewTicker(h.cfg.AuthRecheck)
-	defer recheck.Stop()
-	var expiry <-chan time.Time
-	if at := a.principal.TokenExpiresAt; !at.IsZero() {
-		timer := time.NewTimer(time.Until(at))
-		defer timer.Stop()
-		expiry = timer.C
-	}
-	for {
-		select {
-		case <-gone:
-			return
-		case <-h.ctx.Done():
-			return
-		case <-expiry:
-			h.dropSocket(client, "Token expired")
-			return
-		case <-recheck.C:
-			ctx, cancel := context.WithTimeout(h.ctx, callTimeout)
-			_, err := h.cfg.Authenticate(ctx, a.token)
-			cancel()
-			if kind := model.KindOf(err); err != nil && (kind == model.KindUnauthorized || kind == model.KindForbidden) {
-				h.dropSocket(client, "Token revoked or account inactive")
-				return
-			}
-		}
+	w := h.newAuthWatch(a.principal, a.token)
+	defer w.stop()
+	select {
+	case <-gone:
+	case <-h.ctx.Done():
+	case why := <-w.ended:
+		h.dropSocket(client, why)
 	}
 }
 

@@ -2,10 +2,13 @@ package realtime
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wagateway/gateway/internal/auth"
 )
 
 // stream is one open SSE response.
@@ -120,11 +123,18 @@ func (h *Hub) ServeSessionEvents(w http.ResponseWriter, r *http.Request, session
 	}
 	heartbeat := time.NewTicker(h.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	watch := h.newAuthWatch(auth.PrincipalFrom(r.Context()), bearerToken(r))
+	defer watch.stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
 		case <-s.gone:
+			return nil
+		case why := <-watch.ended:
+			// The stream's JWT is no longer valid: say so, and end the stream.
+			data, _ := json.Marshal(map[string]string{"type": "unauthorized", "message": why})
+			write([]byte("event: error\ndata: " + string(data) + "\n\n"))
 			return nil
 		case frame := <-s.frames:
 			if !write(frame) {
@@ -136,4 +146,13 @@ func (h *Hub) ServeSessionEvents(w http.ResponseWriter, r *http.Request, session
 			}
 		}
 	}
+}
+
+// bearerToken is the JWT of an Authorization: Bearer header (the SSE stream's credentials).
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }

@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -318,4 +319,24 @@ func TestHub_WithRedisDown_LocalClientsStillGetEventsAtOnce(t *testing.T) {
 			t.Fatalf("event %d: %s", i, ev.Data)
 		}
 	}
+}
+
+func TestSSE_ARevokedTokenEndsTheStream(t *testing.T) {
+	t.Parallel()
+	g := testenv.NewGateway(t, testenv.Options{Env: rtEnv(map[string]string{"REALTIME_AUTH_RECHECK_MS": "100"})})
+	base, _ := g.Serve(t)
+	u := rtNewUser(t, g, false)
+	s := openSSE(t, base, u.Token, u.SessionID, "")
+	if c := s.Comment(t, 5*time.Second); c != "connected" {
+		t.Fatalf("first comment %q", c)
+	}
+	if res := g.Do(t, http.MethodPost, "/api/v1/auth/logout", nil, "Authorization", "Bearer "+u.Token); res.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", res.Code, res.Body)
+	}
+	ev := s.Next(t, 5*time.Second)
+	var body map[string]any
+	if ev.Event != "error" || json.Unmarshal(ev.Data, &body) != nil || body["type"] != "unauthorized" {
+		t.Fatalf("after logout: event %q %s, want error of type unauthorized", ev.Event, ev.Data)
+	}
+	s.Ended(t, 5*time.Second) // then the server ends the stream
 }
