@@ -150,7 +150,7 @@ func TestIdempotencyKey_RacingOnTwoServers_ReachesTheWorkerOnceAndBothAnswerAlik
 func TestAsyncSend_ServerRestartWithAQueue_TheNextServerDeliversTheRestOnceInOrder(t *testing.T) {
 	t.Parallel()
 	// Paced, so that the queue is still being worked on when the first server stops.
-	env := map[string]string{"SEND_MIN_INTERVAL_MS": "150"}
+	env := map[string]string{"SEND_MIN_INTERVAL_MS": "250"}
 	first := durGateway(t, testenv.Options{Env: env})
 	baseURL, stopFirst := first.Serve(t)
 	l := &sesLive{Gateway: first, URL: baseURL, Sim: sesStartSim(t, first, baseURL, "sim-restart", simengine.Config{})}
@@ -251,9 +251,12 @@ func TestAsyncSend_Pacing_HoldsPerSessionWhileSessionsProceedInParallel(t *testi
 	const sessions, perSession = 3, 3
 	l, keys := durLive(t, map[string]string{"SEND_MIN_INTERVAL_MS": fmt.Sprint(interval.Milliseconds())}, sessions)
 
+	// Round robin, so that every session has its first message queued before any has a second.
 	var all []string
-	for s := range sessions {
-		all = append(all, durQueue(t, l.Gateway, keys[s], "paced", perSession)...)
+	for i := range perSession {
+		for s := range sessions {
+			all = append(all, durQueue(t, l.Gateway, keys[s], fmt.Sprintf("paced-%d", i), 1)...)
+		}
 	}
 	durWaitSent(t, l.Gateway, all, 20*time.Second)
 
