@@ -29,7 +29,7 @@ func (s *Server) mountRealtime(r chi.Router) {
 }
 
 // @Summary Stream a session's events (SSE)
-// @Description Server-Sent Events of the session: session_status_changed, qr_code_updated, message_status_updated and message_received, each with an `id:`, the event type as `event:` and its JSON payload as `data:` (the same payloads as Socket.IO). A comment line every 15 s keeps idle connections open. A client that reconnects with `Last-Event-ID` (or `?lastEventId=`) first gets the events it missed that are still buffered (the last 100 per session, for a few minutes).
+// @Description Server-Sent Events of the session: session_status_changed, qr_code_updated, message_status_updated and message_received, each with an `id:`, the event type as `event:` and its JSON payload as `data:` (the same payloads as Socket.IO). A comment line every 15 s keeps idle connections open. A client that reconnects with `Last-Event-ID` (or `?lastEventId=`) first gets the events it missed that are still buffered (the last 100 per session, for a few minutes). When the JWT expires, or is found revoked or its account inactive (checked every REALTIME_AUTH_RECHECK_MS), the stream gets an `error` event {type: unauthorized, message} and ends.
 // @Tags Sessions
 // @ID streamSessionEvents
 // @Produce text/event-stream
