@@ -2,9 +2,10 @@ package httpapi_test
 
 // Hostile requests against a real gateway served over TCP: every one is written byte for byte
 // (so that it can carry what an HTTP client library would refuse to send), and every answer
-// must be a 4xx — in the envelope of api.md when the gateway answers, or net/http's own
-// 4xx when the request is not even HTTP — and never a 5xx. Nothing a refused request carried
-// may be stored.
+// must be the 4xx its case names — in the envelope of api.md when the gateway answers, or
+// net/http's own 4xx when the request is not even HTTP — and never a 5xx. (Two heartbeats
+// carrying figures out of range are the exception: recorded, 200, without those figures.)
+// Nothing a refused request carried may be stored.
 
 import (
 	"bufio"
@@ -205,8 +206,12 @@ func hostileCases(w *fuzzWorld) []hostileCase {
 		{"maxSessions a fraction", hostileRequest{method: http.MethodPut, target: "/api/v1/workers/" + w.workerID, body: `{"maxSessions":2.5}`,
 			headers: []string{admin, "Content-Type: application/json"}}, 400, "validation_error"},
 		{"selectableCount past int", jsonPost("/api/v1/sendPoll", `{"to":"6281234567890","poll":{"name":"Q","options":["a","b"],"selectableCount":1e19}}`, key), 400, "validation_error"},
+		// A heartbeat is liveness first: a figure out of range is dropped (stored as null), the
+		// heartbeat is recorded. The legacy one's 1e300 session count used to be a 500.
 		{"heartbeat counts past every column", hostileRequest{method: http.MethodPut, target: "/api/v1/workers/" + w.workerID + "/heartbeat",
-			body: `{"sessions":[],"metrics":{"messageCount":1e300,"cpuUsage":1e308}}`, headers: []string{worker, "Content-Type: application/json"}}, 0, ""},
+			body: `{"sessions":[],"metrics":{"messageCount":1e300,"cpuUsage":1e308}}`, headers: []string{worker, "Content-Type: application/json"}}, 200, ""},
+		{"legacy heartbeat count past the column", jsonPost("/api/v1/webhooks/worker-heartbeat",
+			`{"workerId":"fuzz-worker","status":"ONLINE","sessionCount":1e300,"activeConnections":-1e300}`, worker), 200, ""},
 		{"a page past the end of int", hostileRequest{method: http.MethodGet, target: "/api/v1/admin/users?page=99999999999999999999&limit=-1", headers: []string{admin}}, 400, "validation_error"},
 		{"a future far past 30 days", jsonPost(send+"?async=true", `{"to":"6281234567890","message":"hi","scheduledAt":"9999-12-31T23:59:59Z"}`, key), 400, "validation_error"},
 
