@@ -296,7 +296,8 @@ type accepted struct {
 type acceptLedger struct {
 	mu         sync.Mutex
 	msgs       []accepted
-	unanswered []string // contents of sends without an answer
+	unanswered []string  // contents of sends without an answer
+	refused    []attempt // sends answered 503
 	seq        map[string]int
 }
 
@@ -323,11 +324,23 @@ func (l *acceptLedger) all() []accepted {
 
 var contentSeq atomic.Int64
 
+// attempt is a send the scenario may repeat with the same body and Idempotency-Key.
+type attempt struct {
+	tenant tenant
+	async  bool
+	n      int64
+}
+
 // send sends a text message with the tenant's key through base, synchronously or queued, with
 // an Idempotency-Key (so that the HTTP client may retry it on a connection the server closed
 // while idle), and records an accepted message in the scenario's ledger.
 func (sc *scenario) send(ctx context.Context, base string, tn tenant, async bool, tl *tally) (reply, error) {
-	n := contentSeq.Add(1)
+	return sc.sendAttempt(ctx, base, attempt{tenant: tn, async: async, n: contentSeq.Add(1)}, tl)
+}
+
+// sendAttempt makes (or repeats) a send; a 503 is remembered in sc.refused for a retry.
+func (sc *scenario) sendAttempt(ctx context.Context, base string, a attempt, tl *tally) (reply, error) {
+	tn, async, n := a.tenant, a.async, a.n
 	content := fmt.Sprintf("chaos %s #%d", tn.SessionID, n)
 	url := base + "/api/v1/sendText"
 	if async {
@@ -344,7 +357,14 @@ func (sc *scenario) send(ctx context.Context, base string, tn tenant, async bool
 	}
 	if (r.Status == http.StatusOK && !async) || (r.Status == http.StatusAccepted && async) {
 		id, _ := r.Data["id"].(string)
-		sc.accepted.add(id, tn.SessionID, async)
+		if r.Header.Get("Idempotent-Replayed") == "" {
+			sc.accepted.add(id, tn.SessionID, async)
+		}
+	}
+	if r.Status == http.StatusServiceUnavailable {
+		sc.accepted.mu.Lock()
+		sc.accepted.refused = append(sc.accepted.refused, a)
+		sc.accepted.mu.Unlock()
 	}
 	return r, nil
 }

@@ -246,6 +246,31 @@ func TestPostgresRestartedMidTraffic_503NotHangPoolRecoversNothingLost(t *testin
 	if !recovered {
 		t.Fatalf("the gateway did not recover within 30 s of PostgreSQL coming back")
 	}
+	// A client retries what was refused, with the same Idempotency-Key: the key must not
+	// replay the outage's 503.
+	sc.accepted.mu.Lock()
+	refused := append([]attempt(nil), sc.accepted.refused...)
+	sc.accepted.mu.Unlock()
+	retries := newTally()
+	var wg sync.WaitGroup
+	next := make(chan attempt)
+	for range 16 {
+		wg.Go(func() {
+			for a := range next {
+				_, _ = sc.sendAttempt(ctx, gw.URL, a, retries)
+			}
+		})
+	}
+	for _, a := range refused {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	sc.countRequests(retries)
+	sc.fact(t, "Retries of the sends refused with 503, same Idempotency-Key", "%s", retries)
+	if n := retries.status(http.StatusServiceUnavailable); n > 0 {
+		t.Errorf("%d retries were answered 503 again after recovery (a replayed outage answer)", n)
+	}
 	after := sc.startLoad(lanesFor(tenants, []string{gw.URL}, true, 25*time.Millisecond))
 	waitFor(ctx, 20*time.Second, func() bool { return len(sc.accepted.all()) >= 300 })
 	tl := after.Stop()

@@ -74,7 +74,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 
 		ctx := context.WithoutCancel(r.Context())
-		if rec.status == http.StatusTooManyRequests || rec.status == http.StatusInternalServerError {
+		if worthRetrying(rec.status, rec.err) {
 			if err := store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key); err != nil {
 				loggerFrom(ctx).ErrorContext(ctx, "release idempotency key", slog.Any("err", err))
 			}
@@ -124,12 +124,25 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, sessionID, key, 
 	}
 }
 
-// capture keeps a copy of what a handler writes.
+// worthRetrying reports whether a claimed key is released after its request's answer, so that
+// a retry with the same key runs again instead of replaying the answer: rate limited, an
+// internal error, or a database outage (a 503 that stored nothing; replaying it for a day
+// would make the key useless). A 503 from a worker is kept: the send may have reached it.
+func worthRetrying(status int, err error) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusInternalServerError ||
+		errors.Is(err, store.ErrDatabaseUnavailable)
+}
+
+// capture keeps a copy of what a handler writes, and the error it answered with.
 type capture struct {
 	http.ResponseWriter
 	status int
 	body   bytes.Buffer
+	err    error
 }
+
+// answeredError is told by respondError which error the answer reports.
+func (c *capture) answeredError(err error) { c.err = err }
 
 func (c *capture) WriteHeader(status int) {
 	c.status = status

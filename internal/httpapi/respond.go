@@ -81,6 +81,9 @@ func respond(w http.ResponseWriter, status int, message string, data any) {
 // ID and shown to the client only as a generic message.
 func respondError(w http.ResponseWriter, r *http.Request, err error) {
 	err = store.Unavailable(err) // a database outage is "try again" (503), not an internal error
+	if c, ok := w.(interface{ answeredError(err error) }); ok {
+		c.answeredError(err) // the idempotency middleware releases a key after a database outage
+	}
 	kind := model.KindOf(err)
 	status, ok := statusOf[kind]
 	if !ok {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -15,6 +16,9 @@ import (
 // errDatabaseUnavailable is what a client is told while PostgreSQL cannot be reached.
 const errDatabaseUnavailable = "The database is unavailable; try again shortly"
 
+// ErrDatabaseUnavailable is wrapped by the errors Unavailable returns.
+var ErrDatabaseUnavailable = errors.New("database unavailable")
+
 // Unavailable turns an error that says PostgreSQL could not be reached or went away mid-query
 // (connection refused or reset, the server shutting down, crashed or still starting up) into
 // a connectivity error, so that an outage answers 503 "try again" rather than 500. Any other
@@ -23,7 +27,8 @@ func Unavailable(err error) error {
 	if err == nil || model.KindOf(err) != model.KindInternal || !isUnavailable(err) {
 		return err
 	}
-	return &model.Error{Kind: model.KindConnectivity, Message: errDatabaseUnavailable, Err: err}
+	return &model.Error{Kind: model.KindConnectivity, Message: errDatabaseUnavailable,
+		Err: fmt.Errorf("%w: %w", ErrDatabaseUnavailable, err)}
 }
 
 func isUnavailable(err error) bool {

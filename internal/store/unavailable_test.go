@@ -29,7 +29,7 @@ func TestUnavailable_ConnectionFailuresBecomeConnectivityErrors(t *testing.T) {
 	}
 	for name, err := range unavailable {
 		got := store.Unavailable(err)
-		if model.KindOf(got) != model.KindConnectivity || !errors.Is(got, err) {
+		if model.KindOf(got) != model.KindConnectivity || !errors.Is(got, err) || !errors.Is(got, store.ErrDatabaseUnavailable) {
 			t.Errorf("%s: %v → kind %s, want connectivity wrapping the cause", name, got, model.KindOf(got))
 		}
 	}

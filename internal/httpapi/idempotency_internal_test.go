@@ -1,0 +1,47 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/wagateway/gateway/internal/model"
+)
+
+// A send answered 503 because PostgreSQL went away after its Idempotency-Key was claimed
+// stored nothing: the key is released so that the client's retry runs, instead of the 503
+// being replayed for a day. A 503 from an unreachable worker keeps its answer (the send may
+// have reached the worker). Found with the fault suite (issue 13), which made database
+// outages answer 503 instead of the 500 that released keys before.
+func TestIdempotent_DatabaseOutageReleasesTheKeyWorkerOutageKeepsIt(t *testing.T) {
+	t.Parallel()
+	answer := func(cause error) *capture {
+		rec := &capture{ResponseWriter: httptest.NewRecorder(), status: http.StatusOK}
+		respondError(rec, httptest.NewRequest(http.MethodPost, "/api/v1/sendText", nil), cause)
+		return rec
+	}
+	tests := []struct {
+		name    string
+		cause   error
+		status  int
+		release bool
+	}{
+		{"database gone mid-request", fmt.Errorf("queue send: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, true},
+		{"worker did not answer", model.Errorf(model.KindConnectivity, "Worker did not answer in time"), http.StatusServiceUnavailable, false},
+		{"worker answered an error", model.Errorf(model.KindWorker, "Worker error: boom"), http.StatusBadGateway, false},
+		{"rate limited", model.Errorf(model.KindRateLimited, "slow down"), http.StatusTooManyRequests, true},
+		{"internal error", fmt.Errorf("boom"), http.StatusInternalServerError, true},
+		{"session not connected", model.Errorf(model.KindConflict, "not connected"), http.StatusConflict, false},
+	}
+	for _, tt := range tests {
+		rec := answer(tt.cause)
+		if rec.status != tt.status {
+			t.Errorf("%s: answered %d, want %d", tt.name, rec.status, tt.status)
+		}
+		if got := worthRetrying(rec.status, rec.err); got != tt.release {
+			t.Errorf("%s: key released = %v, want %v", tt.name, got, tt.release)
+		}
+	}
+}
