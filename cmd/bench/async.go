@@ -35,11 +35,13 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	sc.Description = fmt.Sprintf("POST /api/v1/sendText?async=true answers 202 QUEUED once the message is stored; the dispatcher "+
 		"then delivers each session's queue in order to the simworker (fast, receipts off). %d sessions of one tenant, "+
 		"the gateway restarted with SEND_MIN_INTERVAL_MS=1 for this scenario (per-session pacing off: this measures the "+
-		"dispatcher, not the pacing policy, whose default is one message per second per session). Three phases: acceptance from %d connections for %s (closed loop; "+
-		"delivery runs meanwhile); the backlog left is drained (at most %s; its row's latency is each message's time from "+
-		"its record to its send, backlog included, and its CPU is the drain's); then one message in flight per session for %s, "+
-		"each timed from the request until the simworker has sent it.", asyncSessions, e.opts.connections, window, drainDeadline,
-		min(e.opts.duration, asyncLightWindow))
+		"dispatcher, not the pacing policy, whose default is one message per second per session). Four phases: acceptance alone "+
+		"from %d connections for %s, each send scheduled an hour ahead (scheduledAt) on %d other sessions, so that the "+
+		"dispatcher has nothing due and the CPUs serve acceptance only (those messages are cancelled afterwards); acceptance "+
+		"of sends due at once for %s (closed loop; delivery runs meanwhile and shares the CPUs); the backlog left is drained "+
+		"(at most %s; its row's latency is each message's time from its record to its send, backlog included, and its CPU is "+
+		"the drain's); then one message in flight per session for %s, each timed from the request until the simworker has "+
+		"sent it.", asyncSessions, e.opts.connections, window, asyncSessions, window, drainDeadline, min(e.opts.duration, asyncLightWindow))
 	// Pacing off for this scenario only: at 1 ms the dispatcher also polls the queue every
 	// 20 ms, which the other scenarios should not pay for.
 	if err := e.restartGateway(ctx, map[string]string{"SEND_MIN_INTERVAL_MS": "1"}); err != nil {
@@ -63,6 +65,15 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	headers := make([]http.Header, len(sessions))
 	for i, s := range sessions {
 		ids[i], headers[i] = s.id, jsonHeader("X-API-Key", s.apiKey)
+	}
+
+	alone, err := acceptAlone(ctx, e, sim, window)
+	sc.Rows = append(sc.Rows, bench.LoadRow("accept alone: POST /api/v1/sendText?async=true, scheduled an hour ahead → 202", "msg/s", alone))
+	if err != nil {
+		return sc, err
+	}
+	if e.naiveThroughput > 0 {
+		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioAsyncFact, Value: ratio(alone.Throughput(), e.naiveThroughput), Unit: "x"})
 	}
 	send := func(worker int) request {
 		return request{method: http.MethodPost, url: e.baseURL + "/api/v1/sendText?async=true", header: headers[worker%len(headers)],
@@ -133,7 +144,8 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	if err := asyncIntegrity(sim, accepted+light.AllOps-light.AllErrors, final, &sc); err != nil {
 		return sc, err
 	}
-	sc.Headline = fmt.Sprintf("accepts %s msg/s (p99 %s); the dispatcher delivers %s msg/s from a backlog; end to end %s p50 / %s p99 with one in flight per session",
+	sc.Headline = fmt.Sprintf("accepts %s msg/s alone (p99 %s), %s msg/s while delivering (p99 %s); the dispatcher delivers %s msg/s from a backlog; end to end %s p50 / %s p99 with one in flight per session",
+		bench.FormatNumber(alone.Throughput()), bench.FormatMillis(p99(alone)),
 		bench.FormatNumber(accept.Throughput()), bench.FormatMillis(p99(accept)), bench.FormatNumber(delivery.Throughput),
 		bench.FormatMillis(bench.Millis(light.Latency.Percentile(50))), bench.FormatMillis(p99(light)))
 	return sc, nil
@@ -254,4 +266,40 @@ func asyncIntegrity(sim *simWorker, accepted int64, c counts, sc *bench.Scenario
 			bench.FormatNumber(float64(accepted)), bench.FormatNumber(float64(c.sent)), c.queued, c.failed)))
 	}
 	return errors.Join(problems...)
+}
+
+// acceptAlone measures acceptance with nothing to deliver: every send is scheduled an hour
+// ahead, on sessions of their own, and cancelled afterwards so that it never reaches the
+// dispatcher (nor the queue counts of the other phases).
+func acceptAlone(ctx context.Context, e *env, sim *simWorker, window time.Duration) (bench.LoadResult, error) {
+	sessions, err := e.connectedSessions(ctx, sim, "bench-async-later", asyncSessions)
+	if err != nil {
+		return bench.LoadResult{}, err
+	}
+	ids := make([]string, len(sessions))
+	headers := make([]http.Header, len(sessions))
+	for i, s := range sessions {
+		ids[i], headers[i] = s.id, jsonHeader("X-API-Key", s.apiKey)
+	}
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	body := fmt.Appendf(nil, `{"to":%q,"message":%q,"scheduledAt":%q}`, sendTo, asyncMessage, at)
+	res, _, err := e.runHTTPLoad(ctx, e.opts.connections, window, func(worker int) request {
+		return request{method: http.MethodPost, url: e.baseURL + "/api/v1/sendText?async=true", header: headers[worker%len(headers)],
+			body: body, expect: http.StatusAccepted, expectBody: []byte(`"status":"QUEUED"`)}
+	})
+	if err != nil {
+		return res, err
+	}
+	var due int64
+	if err := e.app.DB.QueryRow(ctx, `SELECT count(*) FROM messages WHERE session_id = ANY($1) AND status <> 'QUEUED'`, ids).Scan(&due); err != nil {
+		return res, fmt.Errorf("count the scheduled sends: %w", err)
+	}
+	if due > 0 {
+		return res, fmt.Errorf("%d sends scheduled an hour ahead left the queue", due)
+	}
+	if _, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', updated_at = now()
+		WHERE session_id = ANY($1) AND status = 'QUEUED'`, ids); err != nil {
+		return res, fmt.Errorf("cancel the scheduled sends: %w", err)
+	}
+	return res, nil
 }

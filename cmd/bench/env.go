@@ -56,6 +56,10 @@ type env struct {
 	fleet       *fakeFleet
 	client      *http.Client // setup calls
 
+	// naiveThroughput is the naive durable proxy's sendText rate once send-sync measured it,
+	// for the async acceptance ratio.
+	naiveThroughput float64
+
 	// fixtureUserID owns the sessions scenarios insert with SQL.
 	fixtureUserID  string
 	startFootprint bench.Footprint

@@ -37,6 +37,8 @@ var (
 const (
 	ratioNaiveFact = "sendText: gateway / naive durable proxy (throughput)"
 	ratioBareFact  = "sendText: gateway / bare Go proxy (throughput)"
+	// ratioAsyncFact compares the async acceptance alone with the naive proxy's sync sends.
+	ratioAsyncFact = "async sendText accepted alone / naive durable proxy (throughput)"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -249,6 +251,9 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	gateway, hasGateway := results["gateway"]
 	naiveRes, hasNaive := results["naive"]
 	bareRes, hasBare := results["bare"]
+	if hasNaive {
+		e.naiveThroughput = naiveRes.Throughput()
+	}
 	if !hasGateway || !hasNaive || !hasBare {
 		sc.Headline = "gateway, naive and bare not all measured (-send-targets): no ratios"
 		return sc, nil
@@ -323,7 +328,7 @@ func p99(r bench.LoadResult) float64 {
 func summarize(r *bench.Report) {
 	for _, s := range r.Scenarios {
 		for _, f := range s.Facts {
-			if f.Name == ratioNaiveFact || f.Name == ratioBareFact {
+			if f.Name == ratioNaiveFact || f.Name == ratioBareFact || f.Name == ratioAsyncFact {
 				r.Summary = append(r.Summary, f)
 			}
 		}
