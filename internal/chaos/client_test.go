@@ -239,8 +239,9 @@ func (t *tally) add(r reply, err error) {
 		var env struct {
 			Error string `json:"error"`
 		}
-		_ = json.Unmarshal(r.Body, &env)
-		t.examples = append(t.examples, fmt.Sprintf("%d %q", r.Status, env.Error))
+		if json.Unmarshal(r.Body, &env) == nil && env.Error != "" {
+			t.examples = append(t.examples, fmt.Sprintf("%d %q", r.Status, env.Error))
+		}
 	}
 }
 

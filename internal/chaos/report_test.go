@@ -108,15 +108,23 @@ Fixed in the gateway, each with a regression test in its own package:
 3. **A Redis outage made every request take seconds** (Redis stopped). go-redis dialled five
    times with backoff per command (about 1.7 s each); the Redis options now dial once and fail
    dials at once for a second after one failed (` + "`internal/redisdb`" + `).
+4. **A retry after a database outage would have replayed its 503 for a day** (PostgreSQL
+   crashed, retries with the same Idempotency-Key). Found when fix 2 turned the outage's 500
+   into 503, which the idempotency middleware stored as the key's answer (it released keys
+   only after 429 and 500). A database outage now releases the key
+   (` + "`internal/httpapi`" + `, ` + "`store.ErrDatabaseUnavailable`" + `).
 
 Open (seen or read, not fixed here):
 
 - **An idempotency key whose first request died with its replica stays "in progress"** until
-  it is pruned after 24 h: a retry with that key waits 10 s and answers 409. The replica
-  scenarios show it across the SIGKILL (the 409s of "Async sends through the balancer across
-  the kill"; the client's HTTP library retried the cut request with its Idempotency-Key). A
-  claim should expire (after the request timeout) and its retry should find out whether the
-  first attempt stored its message, e.g. by deriving the message ID from the key.
+  it is pruned after 24 h: a retry with that key waits 10 s and answers 409 "still in
+  progress". The replica scenarios show it across the SIGKILL (the 409s of "Async sends
+  through the balancer across the kill": the client's HTTP library retried the cut request
+  with its Idempotency-Key). The same happens to a claim taken just before PostgreSQL goes
+  down (its completion and its release both fail). A claim should expire after the request
+  timeout, and the retry that takes it over should find out whether the first attempt stored
+  its message, e.g. by deriving the message ID from the key, so that it neither sends twice
+  nor refuses forever.
 - **A client that hangs up mid-request is logged as a 500 "request failed"** with
   context canceled (seen for worker heartbeats cut at the end of a scenario): noise in the
   error log, not a failure.
