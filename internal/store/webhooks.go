@@ -260,18 +260,27 @@ type DeliveryAttempt struct {
 // RecordWebhookAttempt stores the outcome of an attempt, if the caller still holds the
 // delivery's lease, and keeps the webhook's counters: a delivery resets its consecutive
 // failures, a FAILED delivery adds one, and the MaxFailures-th disables it. recorded is false
-// when the lease was lost; disabled is true when this attempt disabled the webhook.
+// when the lease was lost (or the webhook deleted meanwhile); disabled is true when this
+// attempt disabled the webhook.
+//
+// Locks are taken in the order of a cascade from sessions (webhook, then its deliveries): the
+// webhook's row is share-locked before the delivery is updated. Updating the delivery first
+// deadlocked with a session or webhook being deleted at the same moment.
 func RecordWebhookAttempt(ctx context.Context, db DBTX, a DeliveryAttempt) (recorded, disabled bool, err error) {
 	err = db.QueryRow(ctx, `
 		WITH o AS (
 			SELECT $3::webhook_delivery_status AS status, $8::int AS max_failures, $9::text AS reason
+		), hook AS (
+			SELECT h.id FROM webhooks h
+			WHERE h.id = (SELECT webhook_id FROM webhook_deliveries WHERE id = $1)
+			FOR KEY SHARE
 		), d AS (
-			UPDATE webhook_deliveries SET status = o.status, attempts = attempts + 1, response_code = $4,
+			UPDATE webhook_deliveries dl SET status = o.status, attempts = dl.attempts + 1, response_code = $4,
 				response_body = $5, last_error = $6, next_retry = $7, lease_token = NULL,
-				delivered_at = CASE WHEN o.status = 'DELIVERED' THEN now() ELSE delivered_at END
-			FROM o
-			WHERE id = $1 AND lease_token = $2
-			RETURNING webhook_id
+				delivered_at = CASE WHEN o.status = 'DELIVERED' THEN now() ELSE dl.delivered_at END
+			FROM o, hook
+			WHERE dl.id = $1 AND dl.lease_token = $2 AND dl.webhook_id = hook.id
+			RETURNING dl.webhook_id
 		), w AS (
 			UPDATE webhooks w SET
 				failure_count = CASE o.status WHEN 'DELIVERED' THEN 0

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/testenv"
 )
@@ -76,5 +77,75 @@ func TestPruneWebhookDeliveries_DeletesFinishedOnesPastRetention_KeepsWhatIsStil
 		if left[k] != c {
 			t.Fatalf("left %v, want %v", left, want)
 		}
+	}
+}
+
+// TestRecordWebhookAttempt_LocksTheWebhookBeforeTheDelivery: a session (or webhook) being
+// deleted locks the webhook, then its deliveries (the cascade). Recording an attempt at the
+// same moment must wait for the webhook without holding the delivery, or the two deadlock.
+func TestRecordWebhookAttempt_LocksTheWebhookBeforeTheDelivery(t *testing.T) {
+	t.Parallel()
+	db, webhookID := hookDB(t)
+	ctx := context.Background()
+	msgExec(t, db, `INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
+		VALUES ($1, 'message.received', '{}', 'PENDING', now())`, webhookID)
+	claimed, err := store.ClaimWebhookDeliveries(ctx, db, 1, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+
+	// The deletion's first step: the webhook's row, locked.
+	deleting, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = deleting.Rollback(ctx) }()
+	if _, err := deleting.Exec(ctx, `SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE`, webhookID); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		recorded bool
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		reason := "receiver down"
+		recorded, _, err := store.RecordWebhookAttempt(ctx, db, store.DeliveryAttempt{ID: claimed[0].ID,
+			LeaseToken: claimed[0].LeaseToken, Status: model.WebhookFailed, Error: &reason, MaxFailures: 50})
+		done <- result{recorded, err}
+	}()
+	// Wait until the attempt blocks on a lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt never waited for the webhook's lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The deletion's second step: the deliveries. They must not be held by the attempt.
+	if _, err := deleting.Exec(ctx, `SET LOCAL lock_timeout = '3s'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deleting.Exec(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = $1`, webhookID); err != nil {
+		t.Fatalf("the attempt holds the delivery while it waits for the webhook: %v", err)
+	}
+	if _, err := deleting.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, webhookID); err != nil {
+		t.Fatal(err)
+	}
+	if err := deleting.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.recorded {
+		t.Fatalf("attempt on a webhook deleted meanwhile: recorded %v, %v; want false, nil", r.recorded, r.err)
 	}
 }
