@@ -229,8 +229,12 @@ func (t *tally) add(r reply, err error) {
 	t.slowest = max(t.slowest, r.Latency)
 	if err != nil {
 		t.transport++
-		if len(t.examples) < 3 {
-			t.examples = append(t.examples, err.Error())
+		if t.transport == 1 {
+			msg := err.Error()
+			if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "Post ") {
+				msg = "Post …: " + msg[i+2:] // the URL is the gateway's, every time
+			}
+			t.examples = append(t.examples, msg)
 		}
 		return
 	}
@@ -256,6 +260,15 @@ func (t *tally) count(lo, hi int) int {
 		}
 	}
 	return n
+}
+
+// failed counts the answers from lo up and the requests without an answer.
+func (t *tally) failed(lo int) int { return t.count(lo, 599) + t.transportErrors() }
+
+func (t *tally) transportErrors() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.transport
 }
 
 func (t *tally) status(s int) int {

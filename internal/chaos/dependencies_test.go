@@ -98,7 +98,7 @@ func TestRedisFlushedMidTraffic_RoutingRepairedCountersResetNothingLost(t *testi
 	if !relead {
 		t.Errorf("nobody leads the health monitor after the flush")
 	}
-	if n := tl.count(500, 599) + tl.transport; n > 0 {
+	if n := tl.failed(500); n > 0 {
 		t.Errorf("%d failed requests across the flush", n)
 	}
 	sc.verify(t, 30*time.Second)
@@ -276,7 +276,7 @@ func TestPostgresRestartedMidTraffic_503NotHangPoolRecoversNothingLost(t *testin
 	tl := after.Stop()
 	sc.countRequests(tl)
 	sc.fact(t, "After recovery", "%s", tl)
-	if n := tl.count(500, 599) + tl.transport; n > 0 {
+	if n := tl.failed(500); n > 0 {
 		t.Errorf("%d failed requests after recovery", n)
 	}
 	sc.verify(t, 60*time.Second)
