@@ -59,11 +59,11 @@ test: deps vet lint $(SWAG) ## Run every test (race detector, coverage floor) ag
 	@./deploy/dev/coverage-floor.sh coverage.out $(COVERAGE_MIN)
 
 .PHONY: test-chaos
-test-chaos: ## Fault suite (~25 min): replicas, worker, Redis, Postgres and server faults, 10-min soak; writes docs/reliability/REPORT.md
+test-chaos: ## Fault suite (~16 min on 2 CPUs): replicas, worker, Redis, Postgres and server faults, 10-min soak; writes docs/reliability/REPORT.md
 	$(GO) test -tags chaos -count=1 -v -timeout 60m ./internal/chaos/ -args -chaos.report=$(CURDIR)/docs/reliability/REPORT.md
 
 .PHONY: test-chaos-short
-test-chaos-short: ## The fault suite's short form (~4 min, run by CI): the same faults, shorter, the same tables printed
+test-chaos-short: ## The fault suite's short form (~4-5 min, run by CI): the same faults, shorter, the same tables printed
 	$(GO) test -tags chaos -count=1 -v -short -timeout 20m ./internal/chaos/
 
 # How long `make fuzz` runs each fuzz target.

@@ -93,15 +93,16 @@ func TestWorkerHangs_TimeoutsAndBreakerKeepServerResponsiveWithoutLeak(t *testin
 	bystanderLoad := sc.startLoad(lanesFor(bystanders, []string{gw.URL}, false, 50*time.Millisecond))
 	health := newTally()
 	peak := before
-	deadline := time.Now().Add(hangFor)
-	for time.Now().Before(deadline) {
+	// Probe /health and count goroutines every 100 ms for as long as the hang lasts.
+	tick := time.NewTicker(100 * time.Millisecond)
+	for deadline := time.Now().Add(hangFor); time.Now().Before(deadline); <-tick.C {
 		r, err := sc.api.do(ctx, http.MethodGet, gw.URL+"/health", nil)
 		health.add(r, err)
 		if n, err := gw.goroutines(ctx); err == nil {
 			peak = max(peak, n)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	tick.Stop()
 	victimTally, bystanderTally := victimLoad.Stop(), bystanderLoad.Stop()
 	hung.Engine.SetFaults(simengine.Faults{})
 	for _, tl := range []*tally{victimTally, bystanderTally, health} {
