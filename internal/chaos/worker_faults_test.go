@@ -161,10 +161,17 @@ func TestWorkerAnswersGarbageOr500_ClientsGet502AndQueuedMessagesGoOutOnce(t *te
 		{answerGarbage, "200 with a body that is not JSON, send not performed"},
 		{answerGarbageAfterSend, "send performed, then a body that is not JSON"},
 	} {
+		// While a performed send is answered with garbage, the phase also lasts until the
+		// dispatcher has met it at least once (a retry is scheduled): that queued send goes
+		// out again after the fault, and the worker must answer it from its memory.
+		retriesBefore := dispatchRetries(t, gw)
 		bad.answer.Store(mode.answer)
 		load := sc.startLoad(append(lanesFor(tenants, []string{gw.URL}, false, 40*time.Millisecond),
 			lanesFor(tenants, []string{gw.URL}, true, 40*time.Millisecond)...))
-		met := waitFor(context.Background(), 60*time.Second, func() bool { return load.Tally.status(http.StatusBadGateway) >= per })
+		met := waitFor(context.Background(), 60*time.Second, func() bool {
+			return load.Tally.status(http.StatusBadGateway) >= per &&
+				(mode.answer != answerGarbageAfterSend || dispatchRetries(t, gw) > retriesBefore)
+		})
 		tl := load.Stop()
 		if !met {
 			t.Errorf("%s: fewer than %d answers 502 within 60 s: %s", mode.name, per, tl)
@@ -186,4 +193,16 @@ func TestWorkerAnswersGarbageOr500_ClientsGet502AndQueuedMessagesGoOutOnce(t *te
 	if v.Deduplicated == 0 {
 		t.Errorf("no retry was answered from the worker's memory, yet sends were performed and answered with garbage")
 	}
+}
+
+// dispatchRetries is the gateway's count of async send attempts that failed and were
+// scheduled again.
+func dispatchRetries(t testing.TB, gw *gateway) float64 {
+	t.Helper()
+	const series = `gateway_dispatch_attempts_total{outcome="retry"}`
+	m, err := gw.metrics(context.Background(), series)
+	if err != nil {
+		t.Logf("read %s: %v", series, err)
+	}
+	return m[series]
 }
