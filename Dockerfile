@@ -29,7 +29,8 @@ ARG VERSION=dev
 ARG COMMIT=unknown
 ARG DATE=unknown
 
-# ./cmd/... builds every command (gateway, simworker) into /out, as `make build` does.
+# ./cmd/... builds every command (gateway, simworker, worker, demo, bench) into /out, as
+# `make build` does.
 # -trimpath: no build-machine paths in the binary (reproducible, no leaks).
 # -s -w: drop symbol table and DWARF; panics still have full stack traces.
 RUN --mount=type=cache,target=/go/pkg/mod \
