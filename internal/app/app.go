@@ -134,7 +134,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	a.Metrics.RegisterFleet(db, logger)
 	a.wireHealthMonitor(workerService, sessions)
 
-	quotas := &service.Quotas{Limiter: ratelimit.New(rdb), Keys: a.Keys, TierLimits: cfg.TierLimits,
+	// One limiter for the per-IP limit and the quotas: its leases are given back when it stops.
+	limiter := ratelimit.New(rdb)
+	a.startWriter(ctx, limiter.Run)
+	quotas := &service.Quotas{Redis: rdb, Limiter: limiter, Keys: a.Keys, TierLimits: cfg.TierLimits,
 		Metrics: a.Metrics, Logger: logger}
 	usage := &service.UsageRecorder{DB: db, Logger: logger}
 	messaging := service.NewMessaging(service.MessagingDeps{DB: db, Router: a.Router, Client: a.WorkerClient, Bus: a.Bus,
@@ -163,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		return nil, err
 	}
 	a.Handler = httpapi.NewServer(httpapi.Deps{
-		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health,
+		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health, Limiter: limiter,
 		Accounts: accounts, APIKeys: apiKeys,
 		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions, Monitor: a.HealthMonitor,
 		Messaging: messaging, Quotas: quotas, Usage: usage, Maintenance: &service.Maintenance{DB: db, Logger: logger}, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},

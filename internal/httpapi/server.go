@@ -21,11 +21,13 @@ import (
 
 // Deps are what the HTTP layer needs from the application.
 type Deps struct {
-	Config  *config.Config
-	Logger  *slog.Logger
-	DB      *pgxpool.Pool
-	Redis   redis.UniversalClient
-	Keys    redisdb.Keys
+	Config *config.Config
+	Logger *slog.Logger
+	DB     *pgxpool.Pool
+	Redis  redis.UniversalClient
+	Keys   redisdb.Keys
+	// Limiter counts the per-IP limit (one of its own when nil).
+	Limiter *ratelimit.Limiter
 	Metrics *metrics.Metrics
 	Health  *service.Health
 	// Accounts and APIKeys authenticate users and keys.
@@ -82,6 +84,9 @@ type Server struct {
 
 // NewServer wires the handlers to their dependencies.
 func NewServer(d Deps) *Server {
+	if d.Limiter == nil {
+		d.Limiter = ratelimit.New(d.Redis)
+	}
 	return &Server{
 		cfg:      d.Config,
 		logger:   d.Logger,
@@ -89,7 +94,7 @@ func NewServer(d Deps) *Server {
 		rdb:      d.Redis,
 		keys:     d.Keys,
 		metrics:  d.Metrics,
-		limiter:  ratelimit.New(d.Redis),
+		limiter:  d.Limiter,
 		health:   d.Health,
 		accounts: d.Accounts,
 		apiKeys:  d.APIKeys,

@@ -1065,7 +1065,7 @@ func TestSessionStatusChanges_FollowTheDataModelTable(t *testing.T) {
 // ----------------------------------------------------------------------------------------
 // Redis lost, tenants, delete, key regeneration
 
-func TestRouting_RedisEntriesDeletedMidTest_SendStillWorksAndTheRouteIsRepaired(t *testing.T) {
+func TestRouting_RedisEntriesDeletedMidTest_CommandsStillWorkAndTheRouteIsRepaired(t *testing.T) {
 	t.Parallel()
 	l := sesStartLive(t, nil, simengine.Config{})
 	u := sesNewUser(t, l.Gateway)
@@ -1088,8 +1088,17 @@ func TestRouting_RedisEntriesDeletedMidTest_SendStillWorksAndTheRouteIsRepaired(
 	if got := l.Sim.Engine.Sent(id)["text"]; got != 1 {
 		t.Errorf("the worker sent %d texts, want 1", got)
 	}
+	// A send reads its route from Postgres with its record; commands that record nothing look
+	// it up, and repair Redis.
+	if sesRoute(t, l.Gateway, id) != "" {
+		t.Errorf("a send wrote the route back: it should not have looked it up")
+	}
+	res = l.Do(t, http.MethodPost, "/api/v1/startTyping", map[string]any{"to": "6281234567890"}, "X-API-Key", key)
+	if res.Code != http.StatusOK {
+		t.Fatalf("startTyping after the flush: %d %s", res.Code, res.Body)
+	}
 	if route := sesRoute(t, l.Gateway, id); route != "sim-1" {
-		t.Errorf("route after the send = %q, want it repaired to sim-1", route)
+		t.Errorf("route after startTyping = %q, want it repaired to sim-1", route)
 	}
 	snapshot, err := l.Redis.HGet(context.Background(), l.Keys.Key("workers"), "sim-1").Result()
 	if err != nil || !strings.Contains(snapshot, l.Sim.Endpoint) {

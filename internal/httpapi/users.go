@@ -206,7 +206,7 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
 // @Failure 500 {object} errorEnvelope "internal_error: unexpected; the answer carries requestId"
 // @Router /api/v1/users/tier [get]
 func (s *Server) getTier(w http.ResponseWriter, r *http.Request) {
-	info, err := service.GetTierInfo(r.Context(), s.db, s.rdb, s.keys, s.cfg.TierLimits, principal(r).UserID)
+	info, err := service.GetTierInfo(r.Context(), s.db, s.quotas, principal(r).UserID)
 	if err != nil {
 		respondError(w, r, err)
 		return

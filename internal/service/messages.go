@@ -136,15 +136,12 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 		return SendResult{}, model.Errorf(model.KindConflict, "Session is not connected. Current status: %s", recorded.SessionStatus)
 	}
 
-	route, err := m.Router.Lookup(ctx, sessionID)
-	if err != nil {
-		cause := err
-		if errors.Is(err, router.ErrNotPlaced) {
-			cause = model.Errorf(model.KindConnectivity, "The session is not running on any worker")
-		}
-		return SendResult{}, m.fail(ctx, sessionID, id, out.Type, cause)
+	// The route came with the record, from Postgres, in the same statement.
+	if recorded.WorkerID == nil || recorded.WorkerEndpoint == nil {
+		return SendResult{}, m.fail(ctx, sessionID, id, out.Type,
+			model.Errorf(model.KindConnectivity, "The session is not running on any worker"))
 	}
-	answer, err := m.Client.Send(ctx, workers.Target{ID: route.WorkerID, Endpoint: route.Endpoint}, sessionID, out.Request)
+	answer, err := m.Client.Send(ctx, workers.Target{ID: *recorded.WorkerID, Endpoint: *recorded.WorkerEndpoint}, sessionID, out.Request)
 	if err != nil {
 		return SendResult{}, m.fail(ctx, sessionID, id, out.Type, err)
 	}

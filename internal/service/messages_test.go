@@ -43,7 +43,7 @@ func newMsFixture(t *testing.T, limits model.TierLimits) *msFixture {
 	bus := events.NewBus()
 	svc := service.NewMessaging(service.MessagingDeps{DB: db, Router: router.New(db, rdb, keys, logger),
 		Client: workers.NewClient("token", m, logger), Bus: bus, Metrics: m, Logger: logger,
-		Quotas: &service.Quotas{Limiter: ratelimit.New(rdb), Keys: keys, Metrics: m, Logger: logger,
+		Quotas: &service.Quotas{Redis: rdb, Limiter: ratelimit.New(rdb), Keys: keys, Metrics: m, Logger: logger,
 			TierLimits: map[model.UserTier]model.TierLimits{model.TierBasic: limits}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -304,7 +304,7 @@ func TestQuotasCharge_RedisDown_LetsTheRequestThrough(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
-	q := &service.Quotas{Limiter: ratelimit.New(rdb), Keys: redisdb.NewKeys("down:"), Metrics: metrics.New(),
+	q := &service.Quotas{Redis: rdb, Limiter: ratelimit.New(rdb), Keys: redisdb.NewKeys("down:"), Metrics: metrics.New(),
 		Logger: slog.New(slog.DiscardHandler), TierLimits: model.DefaultTierLimits()}
 	p := &auth.Principal{UserID: "u", Tier: model.TierBasic}
 	for range 3 {

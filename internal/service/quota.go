@@ -2,8 +2,12 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wagateway/gateway/internal/auth"
 	"github.com/wagateway/gateway/internal/metrics"
@@ -15,6 +19,7 @@ import (
 // Quotas counts each user's hourly messages and API calls in Redis (shared by replicas) and
 // refuses the request past the tier's limit.
 type Quotas struct {
+	Redis      redis.UniversalClient
 	Limiter    *ratelimit.Limiter
 	Keys       redisdb.Keys
 	TierLimits map[model.UserTier]model.TierLimits
@@ -56,4 +61,22 @@ func (q *Quotas) Refund(ctx context.Context, p *auth.Principal, kind string) {
 	if err := q.Limiter.Undo(ctx, QuotaKey(q.Keys, kind, p.UserID)); err != nil {
 		q.Logger.WarnContext(ctx, "quota refund", slog.String("quota", kind), slog.Any("err", err))
 	}
+}
+
+// Used returns the user's messages and API calls of the current hourly windows: Redis's
+// counts less what this replica leased and has not used yet (zero when Redis has none, e.g.
+// after a flush).
+func (q *Quotas) Used(ctx context.Context, userID string) (messages, apiCalls int, err error) {
+	keys := []string{QuotaKey(q.Keys, QuotaMessages, userID), QuotaKey(q.Keys, QuotaAPICalls, userID)}
+	counts, err := q.Redis.MGet(ctx, keys...).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, 0, fmt.Errorf("read hourly counters: %w", err)
+	}
+	used := make([]int, len(keys))
+	for i, v := range counts {
+		s, _ := v.(string)
+		n, _ := strconv.Atoi(s)
+		used[i] = max(n-q.Limiter.Unused(keys[i]), 0)
+	}
+	return used[0], used[1], nil
 }

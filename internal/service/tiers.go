@@ -2,12 +2,7 @@ package service
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/redisdb"
@@ -55,8 +50,7 @@ type TierInfo struct {
 
 // GetTierInfo reads a user's tier, its limits and the real counters: sessions from Postgres,
 // hourly counters from Redis (zero when Redis has none, e.g. after a flush).
-func GetTierInfo(ctx context.Context, db store.DBTX, rdb redis.UniversalClient, keys redisdb.Keys,
-	limits map[model.UserTier]model.TierLimits, userID string) (TierInfo, error) {
+func GetTierInfo(ctx context.Context, db store.DBTX, quotas *Quotas, userID string) (TierInfo, error) {
 	user, err := store.GetUser(ctx, db, userID)
 	if err != nil {
 		return TierInfo{}, err
@@ -67,7 +61,7 @@ func GetTierInfo(ctx context.Context, db store.DBTX, rdb redis.UniversalClient, 
 	}
 	info := TierInfo{
 		Current:  user.Tier,
-		Limits:   limits[user.Tier],
+		Limits:   quotas.TierLimits[user.Tier],
 		Features: TierFeatures[user.Tier],
 		Usage:    TierUsage{Sessions: stats.TotalSessions},
 	}
@@ -77,18 +71,6 @@ func GetTierInfo(ctx context.Context, db store.DBTX, rdb redis.UniversalClient, 
 			info.UpgradeTo = &next
 		}
 	}
-	counts, err := rdb.MGet(ctx, QuotaKey(keys, QuotaMessages, userID), QuotaKey(keys, QuotaAPICalls, userID)).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return info, fmt.Errorf("read hourly counters: %w", err)
-	}
-	for i, v := range counts {
-		s, _ := v.(string)
-		n, _ := strconv.Atoi(s)
-		if i == 0 {
-			info.Usage.MessagesThisHour = n
-		} else {
-			info.Usage.APICallsThisHour = n
-		}
-	}
-	return info, nil
+	info.Usage.MessagesThisHour, info.Usage.APICallsThisHour, err = quotas.Used(ctx, userID)
+	return info, err
 }

@@ -31,27 +31,39 @@ type RecordedOutbound struct {
 	// SessionStatus is the session's status when the send was recorded; a send to a session
 	// that is not CONNECTED is recorded FAILED at once.
 	SessionStatus model.SessionStatus
-	Err           error
+	// WorkerID and WorkerEndpoint are where the session ran when the send was recorded (nil
+	// when it was placed nowhere): the route, read from the truth in the same statement.
+	WorkerID       *string
+	WorkerEndpoint *string
+	Err            error
 }
 
+// ErrMessageExists is a send recorded under an ID that is already taken: the retry of a send
+// whose ID derives from its Idempotency-Key.
+var ErrMessageExists = fmt.Errorf("message already recorded: %w", model.ErrConflict)
+
 // RecordOutboundBatch records sends in one statement: PENDING (and its history entry) when
-// the session is CONNECTED, else FAILED with the reason. The session's status is read in the
-// same statement, so a send is never forwarded to a session that was not connected when it
-// was recorded.
+// the session is CONNECTED, else FAILED with the reason. The session's status and worker are
+// read in the same statement, so a send is never forwarded to a session that was not
+// connected when it was recorded, and needs no other lookup to find its worker. A send whose
+// ID is taken is not recorded again (ErrMessageExists), and fails no other row of the batch.
 func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundMessage) ([]RecordedOutbound, error) {
 	n := len(rows)
-	ids, sessions, tos, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	contents, media, files, captions := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-	payloads := make([][]byte, n)
-	for i, r := range rows {
-		ids[i], sessions[i], tos[i], types[i] = r.ID, r.SessionID, r.To, string(r.Type)
-		contents[i], media[i], files[i], captions[i] = r.Content, r.MediaURL, r.Filename, r.Caption
-		payloads[i] = r.Payload
-	}
+	ids, sessions, tos, types := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	contents, media, files, captions := make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n)
+	payloads := make([][]byte, 0, n)
 	out := make([]RecordedOutbound, n)
 	index := make(map[string]int, n)
-	for i, id := range ids {
-		index[id] = i
+	for i, r := range rows {
+		if _, dup := index[r.ID]; dup {
+			// The same ID twice in one batch: the first is recorded, the others exist.
+			out[i].Err = fmt.Errorf("record send %s: %w", r.ID, ErrMessageExists)
+			continue
+		}
+		index[r.ID] = i
+		ids, sessions, tos, types = append(ids, r.ID), append(sessions, r.SessionID), append(tos, r.To), append(types, string(r.Type))
+		contents, media, files, captions = append(contents, r.Content), append(media, r.MediaURL), append(files, r.Filename), append(captions, r.Caption)
+		payloads = append(payloads, r.Payload)
 	}
 	// One statement, so one implicit transaction: it commits before the last result arrives.
 	err := func() error {
@@ -69,12 +81,16 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 				       CASE WHEN s.status = 'CONNECTED' THEN NULL ELSE 'session not connected: ' || s.status END,
 				       CASE WHEN s.status = 'CONNECTED' THEN 1 ELSE 0 END
 				FROM input i JOIN sessions s ON s.id = i.session_id
-				RETURNING id, status, created_at, session_id
+				ON CONFLICT (id) DO NOTHING
+				RETURNING id, status, created_at
 			), history AS (
 				INSERT INTO message_events (message_id, status, at, detail)
 				SELECT id, status, created_at, NULL FROM ins
 			)
-			SELECT ins.id::text, ins.created_at, s.status FROM ins JOIN sessions s ON s.id = ins.session_id`,
+			SELECT i.id::text, ins.created_at, s.status, s.worker_id, w.endpoint
+			FROM input i LEFT JOIN ins ON ins.id = i.id
+			     LEFT JOIN sessions s ON s.id = i.session_id
+			     LEFT JOIN workers w ON w.id = s.worker_id`,
 			ids, sessions, tos, types, contents, media, files, captions, payloads)
 		if err != nil {
 			return err
@@ -82,21 +98,27 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 		defer rs.Close()
 		for rs.Next() {
 			var id string
+			var createdAt *time.Time
+			var status *model.SessionStatus
 			var r RecordedOutbound
-			if err := rs.Scan(&id, &r.CreatedAt, &r.SessionStatus); err != nil {
+			if err := rs.Scan(&id, &createdAt, &status, &r.WorkerID, &r.WorkerEndpoint); err != nil {
 				return err
 			}
-			out[index[id]] = r
+			i := index[id]
+			switch {
+			case status == nil:
+				r.Err = fmt.Errorf("record send: session %s: %w", rows[i].SessionID, model.ErrNotFound)
+			case createdAt == nil:
+				r.Err = fmt.Errorf("record send %s: %w", id, ErrMessageExists)
+			default:
+				r.CreatedAt, r.SessionStatus = *createdAt, *status
+			}
+			out[i] = r
 		}
 		return rs.Err()
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("record sends: %w", mapError(err))
-	}
-	for i := range out {
-		if out[i].CreatedAt.IsZero() {
-			out[i].Err = fmt.Errorf("record send: session %s: %w", rows[i].SessionID, model.ErrNotFound)
-		}
 	}
 	return out, nil
 }
