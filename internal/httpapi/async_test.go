@@ -15,13 +15,20 @@ import (
 // gateway, its API key header and the worker.
 func asyncSetup(t *testing.T, env map[string]string) (*testenv.Gateway, []string, *sendingWorker) {
 	t.Helper()
+	g, _, apiKey, worker := asyncServe(t, env)
+	return g, apiKey, worker
+}
+
+// asyncServe is asyncSetup that also returns the gateway's base URL.
+func asyncServe(t *testing.T, env map[string]string) (*testenv.Gateway, string, []string, *sendingWorker) {
+	t.Helper()
 	base := map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true", "SEND_MIN_INTERVAL_MS": "1", "SEND_RETRY_BASE_MS": "20",
 		"SEND_RETRY_MAX_MS": "100"}
 	for k, v := range env {
 		base[k] = v
 	}
 	g := testenv.NewGateway(t, testenv.Options{Env: base})
-	g.Serve(t) // runs the dispatcher
+	baseURL, _ := g.Serve(t) // runs the dispatcher
 	worker := newSendingWorker(t)
 	workerAuth := []string{"Authorization", "Bearer " + g.Config.WorkerAuthToken}
 	if res := g.Do(t, http.MethodPost, "/api/v1/workers/register", map[string]any{
@@ -38,7 +45,7 @@ func asyncSetup(t *testing.T, env map[string]string) (*testenv.Gateway, []string
 		"sessionId": "queue-1", "status": "CONNECTED"}, workerAuth...); res.Code != http.StatusOK {
 		t.Fatalf("connected: %d %s", res.Code, res.Body)
 	}
-	return g, []string{"X-API-Key", key}, worker
+	return g, baseURL, []string{"X-API-Key", key}, worker
 }
 
 // TestAsyncSend_QueuedThenDeliveredInOrder queues several async sends: each answers 202

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/protocol"
+	"github.com/wagateway/gateway/internal/service"
 	"github.com/wagateway/gateway/internal/store"
 )
 
@@ -22,6 +25,11 @@ const (
 	maxIdempotencyKey = 255
 	// idempotencyWait is how long a retry waits for the first request with its key to finish.
 	idempotencyWait = 10 * time.Second
+	// idempotencyStaleAfter is how long a claim may stay without answer before a retry takes
+	// it over. A request is over by then: requestTimeout (30 s) bounds it, the worker's send
+	// included (workers.CommandTimeout, 10 s an attempt), and storing the answer is one
+	// statement. A claim that old lost its gateway (killed) or its database mid-request.
+	idempotencyStaleAfter = 2 * time.Minute
 )
 
 // idempotent makes a send safe to retry with an Idempotency-Key: the first request with a key
@@ -29,6 +37,11 @@ const (
 // sends nothing; the same key with another body is 409. The key's primary key in Postgres
 // decides between racing requests on any replica, so a message is handed to a worker at most
 // once per key. Answers worth retrying (429, 500) release the key instead of being stored.
+//
+// The send's message ID derives from the key (service.IdempotentMessageID). A claim left
+// without answer by a gateway that died mid-request is taken over by a retry once it is stale
+// (idempotencyStaleAfter): the retry answers from the message the first attempt recorded, or
+// sends it if there is none; the message's primary key keeps it from being recorded twice.
 func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
@@ -55,40 +68,51 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			respondError(w, r, model.Errorf(model.KindBadRequest, "Could not read the request body"))
 			return
 		}
-		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n"), body...))
-		hash := hex.EncodeToString(sum[:])
+		hash := requestHash(r, body)
 		sessionID := principal(r).SessionID
 
-		claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash)
+		claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, idempotencyStaleAfter)
 		if err != nil {
 			respondError(w, r, err)
 			return
 		}
-		if !claimed {
-			s.replay(w, r, sessionID, key, hash, existing)
-			return
-		}
-
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec := &capture{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-
-		ctx := context.WithoutCancel(r.Context())
-		if worthRetrying(rec.status, rec.err) {
-			if err := store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key); err != nil {
-				loggerFrom(ctx).ErrorContext(ctx, "release idempotency key", slog.Any("err", err))
-			}
+		if !claimed {
+			s.replay(w, r, next, sessionID, key, hash, existing)
 			return
 		}
-		if err := store.CompleteIdempotencyKey(ctx, s.db, sessionID, key, rec.status, rec.body.Bytes()); err != nil {
-			loggerFrom(ctx).ErrorContext(ctx, "store idempotent response", slog.Any("err", err))
-		}
+
+		messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
+		rec := &capture{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(service.WithMessageID(r.Context(), messageID)))
+		s.keepAnswer(r.Context(), sessionID, key, rec)
 	})
 }
 
+// requestHash identifies a request with a key: its method, path, query and body.
+func requestHash(r *http.Request, body []byte) string {
+	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n"), body...))
+	return hex.EncodeToString(sum[:])
+}
+
+// keepAnswer stores the answer of the request that holds a key, or releases the key when the
+// answer is worth retrying.
+func (s *Server) keepAnswer(ctx context.Context, sessionID, key string, rec *capture) {
+	ctx = context.WithoutCancel(ctx)
+	if worthRetrying(rec.status, rec.err) {
+		if err := store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key); err != nil {
+			loggerFrom(ctx).ErrorContext(ctx, "release idempotency key", slog.Any("err", err))
+		}
+		return
+	}
+	if err := store.CompleteIdempotencyKey(ctx, s.db, sessionID, key, rec.status, rec.body.Bytes()); err != nil {
+		loggerFrom(ctx).ErrorContext(ctx, "store idempotent response", slog.Any("err", err))
+	}
+}
+
 // replay answers a repeated key: the stored answer, 409 for another body, or, while the first
-// request is still running, its answer once it is there.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, sessionID, key, hash string, existing store.IdempotentResponse) {
+// request is still running, its answer once it is there. A stale claim is taken over.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string, existing store.IdempotentResponse) {
 	deadline := time.Now().Add(idempotencyWait)
 	for {
 		if existing.RequestHash != hash {
@@ -102,6 +126,10 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, sessionID, key, 
 			_, _ = w.Write(existing.Response)
 			return
 		}
+		// A stale claim another retry took over first is waited for like any running one.
+		if existing.Stale && s.takeOver(w, r, next, sessionID, key, hash, existing) {
+			return
+		}
 		if time.Now().After(deadline) {
 			respondError(w, r, model.Errorf(model.KindConflict, "A request with this Idempotency-Key is still in progress"))
 			return
@@ -112,7 +140,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, sessionID, key, 
 		case <-time.After(50 * time.Millisecond):
 		}
 		var err error
-		existing, err = store.GetIdempotencyKey(r.Context(), s.db, sessionID, key)
+		existing, err = store.GetIdempotencyKey(r.Context(), s.db, sessionID, key, idempotencyStaleAfter)
 		if errors.Is(err, model.ErrNotFound) {
 			respondError(w, r, model.Errorf(model.KindConflict, "The first request with this Idempotency-Key failed; retry it"))
 			return
@@ -121,6 +149,90 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, sessionID, key, 
 			respondError(w, r, err)
 			return
 		}
+	}
+}
+
+// takeOver takes over a stale claim for this retry, and reports whether it did (and so
+// answered). The retry answers from the message the first attempt recorded, if it did;
+// otherwise it sends. A message recorded meanwhile by the first attempt (its gateway was
+// stalled, not dead) makes the send fail on the message's primary key: the retry then answers
+// from that message too.
+func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string, existing store.IdempotentResponse) bool {
+	ctx := r.Context()
+	messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
+	taken, recorded, err := store.TakeOverIdempotencyKey(ctx, s.db, sessionID, key, hash, existing.CreatedAt, idempotencyStaleAfter, messageID)
+	if err != nil {
+		respondError(w, r, err)
+		return true
+	}
+	if !taken {
+		return false
+	}
+	loggerFrom(ctx).WarnContext(ctx, "idempotency key taken over from a request that left it without answer",
+		slog.String("session_id", sessionID), slog.String("message_id", messageID), slog.Bool("message_recorded", recorded != nil))
+	if recorded == nil {
+		// Held back: a duplicate message is answered from the message instead.
+		held := &capture{ResponseWriter: w, status: http.StatusOK, held: true}
+		next.ServeHTTP(held, r.WithContext(service.WithMessageID(ctx, messageID)))
+		if errors.Is(held.err, model.ErrConflict) {
+			if msg, err := store.GetSessionMessage(ctx, s.db, sessionID, messageID); err == nil {
+				recorded = &msg
+			}
+		}
+		if recorded == nil {
+			held.release()
+			s.keepAnswer(ctx, sessionID, key, held)
+			return true
+		}
+	}
+	// Nothing is sent now: the answer is the first attempt's, as a replay is.
+	w.Header().Set("Idempotent-Replayed", "true")
+	rec := &capture{ResponseWriter: w, status: http.StatusOK}
+	answerFromMessage(rec, r, *recorded)
+	s.keepAnswer(ctx, sessionID, key, rec)
+	return true
+}
+
+// answerFromMessage answers a send from the message it recorded, as the send answered: 202
+// QUEUED for an async send, 200 for a message the worker took, 502 with the reason for a
+// failed one. A message still PENDING was recorded but its worker's answer never was: it may
+// have been sent, so it is not sent again, and the answer is the 503 of a worker that did not
+// answer.
+func answerFromMessage(w http.ResponseWriter, r *http.Request, msg model.Message) {
+	res := service.SendResult{ID: msg.ID, Type: strings.ToLower(string(msg.Type)), Status: msg.Status, Timestamp: msg.CreatedAt}
+	if msg.To != nil {
+		res.To = *msg.To
+	}
+	var sent protocol.SendRequest
+	if json.Unmarshal(msg.Payload, &sent) == nil && sent.Type != "" {
+		res.Type = sent.Type // the type on the wire, as the send answered it
+	}
+	if wantsAsync(r) || msg.Status == model.MessageQueued || msg.Status == model.MessageCancelled {
+		res.Status = model.MessageQueued
+		w.Header().Set("Preference-Applied", "respond-async")
+		respond(w, http.StatusAccepted, "Message queued", res)
+		return
+	}
+	switch msg.Status {
+	case model.MessageSent, model.MessageDelivered, model.MessageRead:
+		res.Status = model.MessageSent
+		if msg.WAMessageID != nil {
+			res.MessageID = *msg.WAMessageID
+		}
+		if msg.SentAt != nil {
+			res.Timestamp = *msg.SentAt
+		}
+		respond(w, http.StatusOK, "Message sent successfully", res)
+	case model.MessageFailed:
+		reason := "send failed"
+		if msg.ErrorMessage != nil && *msg.ErrorMessage != "" {
+			reason = *msg.ErrorMessage
+		}
+		respondError(w, r, model.Errorf(model.KindWorker, "%s", reason))
+	default:
+		respondError(w, r, model.Errorf(model.KindConnectivity,
+			"The first request with this Idempotency-Key stopped before the worker's answer was recorded: "+
+				"the message may have been sent, and is not sent again"))
 	}
 }
 
@@ -139,6 +251,8 @@ type capture struct {
 	status int
 	body   bytes.Buffer
 	err    error
+	// held keeps the answer from the client until release.
+	held bool
 }
 
 // answeredError is told by respondError which error the answer reports.
@@ -146,10 +260,22 @@ func (c *capture) answeredError(err error) { c.err = err }
 
 func (c *capture) WriteHeader(status int) {
 	c.status = status
-	c.ResponseWriter.WriteHeader(status)
+	if !c.held {
+		c.ResponseWriter.WriteHeader(status)
+	}
 }
 
 func (c *capture) Write(b []byte) (int, error) {
 	c.body.Write(b)
+	if c.held {
+		return len(b), nil
+	}
 	return c.ResponseWriter.Write(b)
+}
+
+// release sends a held answer to the client.
+func (c *capture) release() {
+	c.held = false
+	c.ResponseWriter.WriteHeader(c.status)
+	_, _ = c.ResponseWriter.Write(c.body.Bytes()) // the client may be gone; nothing to do about it
 }

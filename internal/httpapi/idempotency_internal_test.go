@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/workers"
 )
 
 // A send answered 503 because PostgreSQL went away after its Idempotency-Key was claimed
@@ -43,5 +44,14 @@ func TestIdempotent_DatabaseOutageReleasesTheKeyWorkerOutageKeepsIt(t *testing.T
 		if got := worthRetrying(rec.status, rec.err); got != tt.release {
 			t.Errorf("%s: key released = %v, want %v", tt.name, got, tt.release)
 		}
+	}
+}
+
+// A claim without answer is taken over only once the request that made it is surely over,
+// worker send included: otherwise a slow first request and its retry would both send.
+func TestIdempotencyStaleAfter_OutlastsAnyRequest(t *testing.T) {
+	t.Parallel()
+	if longest := requestTimeout + workers.CommandTimeout; idempotencyStaleAfter < 2*longest {
+		t.Fatalf("a claim is stale after %s, less than twice the longest request (%s)", idempotencyStaleAfter, longest)
 	}
 }

@@ -1,7 +1,12 @@
 package service
 
 import (
+	"context"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // NormalizeID turns a worker or session ID into its slug form: trimmed, lower-case, spaces and
@@ -33,3 +38,35 @@ var reservedWorkerIDs = map[string]bool{
 }
 
 func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// idempotentMessageNamespace is the UUID v5 namespace of the message IDs derived from
+// Idempotency-Keys. Changing it would make a retry across the change send its message again.
+var idempotentMessageNamespace = uuid.MustParse("c854d8ca-a8a4-475b-b745-b1b5df72f475")
+
+// IdempotentMessageID is the message ID of the send made under an Idempotency-Key: a UUID v5
+// of the session, the key and when the key was claimed (its created_at). Any replica derives
+// the same ID, so a retry that takes over the claim of a replica that died finds the message
+// that replica recorded, and the primary key refuses to record it twice. The claim's time
+// tells apart two uses of a key more than a day apart (keys are pruned after 24 h; messages
+// are kept longer).
+func IdempotentMessageID(sessionID, key string, claimedAt time.Time) string {
+	// A key has no control characters (the middleware refuses them), so '\n' separates.
+	name := sessionID + "\n" + key + "\n" + strconv.FormatInt(claimedAt.UnixMicro(), 10)
+	return uuid.NewSHA1(idempotentMessageNamespace, []byte(name)).String()
+}
+
+type messageIDKey struct{}
+
+// WithMessageID returns ctx asking the send made with it to record its message under id.
+func WithMessageID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, messageIDKey{}, id)
+}
+
+// outboundMessageID is the ID of a send's message: the one ctx asks for (WithMessageID), or a
+// new random one.
+func outboundMessageID(ctx context.Context) string {
+	if id, ok := ctx.Value(messageIDKey{}).(string); ok && id != "" {
+		return id
+	}
+	return uuid.NewString()
+}

@@ -2,6 +2,9 @@ package service_test
 
 import (
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/wagateway/gateway/internal/service"
 )
@@ -68,4 +71,27 @@ func FuzzNormalizeID(f *testing.F) {
 			t.Fatalf("not idempotent: %q → %q → %q", in, got, again)
 		}
 	})
+}
+
+func TestIdempotentMessageID_SameClaimSameIDOtherwiseAnother(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	id := service.IdempotentMessageID("ses-1", "order-42", at)
+	u, err := uuid.Parse(id)
+	if err != nil || u.Version() != 5 {
+		t.Fatalf("%q: version %v (%v), want a UUID v5", id, u.Version(), err)
+	}
+	if again := service.IdempotentMessageID("ses-1", "order-42", at.In(time.FixedZone("X", 3600))); again != id {
+		t.Fatalf("the same claim gave %s then %s", id, again)
+	}
+	for name, other := range map[string]string{
+		"another session":       service.IdempotentMessageID("ses-2", "order-42", at),
+		"another key":           service.IdempotentMessageID("ses-1", "order-43", at),
+		"the key claimed again": service.IdempotentMessageID("ses-1", "order-42", at.Add(24*time.Hour)),
+		"a microsecond later":   service.IdempotentMessageID("ses-1", "order-42", at.Add(time.Microsecond)),
+	} {
+		if other == id {
+			t.Errorf("%s: same ID %s", name, id)
+		}
+	}
 }

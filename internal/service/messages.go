@@ -114,7 +114,7 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	if _, err := m.Quotas.Charge(ctx, p, QuotaMessages); err != nil {
 		return SendResult{}, err
 	}
-	id := uuid.NewString()
+	id := outboundMessageID(ctx)
 	out.Request.ClientMessageID = id
 	payload, err := json.Marshal(out.Request)
 	if err != nil {
@@ -357,7 +357,7 @@ func (m *Messaging) Queue(ctx context.Context, p *auth.Principal, sessionID stri
 	if _, err := m.Quotas.Charge(ctx, p, QuotaMessages); err != nil {
 		return SendResult{}, err
 	}
-	id := uuid.NewString()
+	id := outboundMessageID(ctx)
 	out.Request.ClientMessageID = id
 	payload, err := json.Marshal(out.Request)
 	if err != nil {

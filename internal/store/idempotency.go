@@ -3,41 +3,96 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wagateway/gateway/internal/model"
 )
 
-// IdempotentResponse is a stored answer to replay.
+// IdempotentResponse is a claimed key: the request it was claimed for, and the stored answer
+// to replay once there is one.
 type IdempotentResponse struct {
 	RequestHash string
 	StatusCode  *int
 	Response    json.RawMessage
+	// CreatedAt is when the key was first claimed; the message ID of its send derives from it.
+	CreatedAt time.Time
+	// Stale is a claim without answer made longer ago than the staleAfter asked for: the
+	// request that made it is over, and its gateway died or lost the database before storing
+	// its answer. TakeOverIdempotencyKey takes it over.
+	Stale bool
 }
 
 // ClaimIdempotencyKey claims a key of a session for a request. claimed is true for the first
-// request; later ones get the stored row (whose response is empty while the first is still
-// running). The primary key (session_id, key) decides between racing replicas.
-func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash string) (claimed bool, existing IdempotentResponse, err error) {
-	tag, err := db.Exec(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash) VALUES ($1, $2, $3)
-		ON CONFLICT (session_id, key) DO NOTHING`, sessionID, key, requestHash)
-	if err != nil {
-		return false, existing, fmt.Errorf("claim idempotency key: %w", mapError(err))
-	}
-	if tag.RowsAffected() == 1 {
+// request, with the new claim's CreatedAt; later ones get the stored row (whose response is
+// empty while the first is still running). The primary key (session_id, key) decides between
+// racing replicas.
+func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash string, staleAfter time.Duration) (claimed bool, existing IdempotentResponse, err error) {
+	err = db.QueryRow(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at) VALUES ($1, $2, $3, now())
+		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at`, sessionID, key, requestHash).Scan(&existing.CreatedAt)
+	if err == nil {
+		existing.RequestHash = requestHash
 		return true, existing, nil
 	}
-	existing, err = GetIdempotencyKey(ctx, db, sessionID, key)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return false, existing, fmt.Errorf("claim idempotency key: %w", mapError(err))
+	}
+	existing, err = GetIdempotencyKey(ctx, db, sessionID, key, staleAfter)
 	return false, existing, err
 }
 
-// GetIdempotencyKey loads a claimed key.
-func GetIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string) (IdempotentResponse, error) {
+// GetIdempotencyKey loads a claimed key; a claim without answer made longer than staleAfter
+// ago is Stale.
+func GetIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, staleAfter time.Duration) (IdempotentResponse, error) {
 	var r IdempotentResponse
-	err := db.QueryRow(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys
-		WHERE session_id = $1 AND key = $2`, sessionID, key).Scan(&r.RequestHash, &r.StatusCode, &r.Response)
+	err := db.QueryRow(ctx, `SELECT request_hash, status_code, response, created_at,
+			status_code IS NULL AND coalesce(claimed_at < now() - $3::interval, false)
+		FROM idempotency_keys WHERE session_id = $1 AND key = $2`, sessionID, key, staleAfter).
+		Scan(&r.RequestHash, &r.StatusCode, &r.Response, &r.CreatedAt, &r.Stale)
 	if err != nil {
 		return r, fmt.Errorf("load idempotency key: %w", mapError(err))
 	}
 	return r, nil
+}
+
+// TakeOverIdempotencyKey takes over a stale claim (see IdempotentResponse.Stale) of the
+// request hashed requestHash, made at createdAt, for a retry of that request. taken is false
+// when the claim is not stale (any more): answered, released, or taken over by another retry
+// meanwhile; the conditional update decides between racing retries, on any replica. A taken
+// claim is the caller's, as if it had just claimed it: it must store an answer or release it.
+//
+// messageID is the ID the claim's send records its message under. When that message exists,
+// the first attempt recorded it before it died: it is returned, and must not be sent again.
+// It is looked for in the same transaction as the takeover, so that the answer does not
+// depend on a look made before another retry's takeover.
+func TakeOverIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash string, createdAt time.Time,
+	staleAfter time.Duration, messageID string) (taken bool, recorded *model.Message, err error) {
+	err = WithTxOn(ctx, db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET claimed_at = now()
+			WHERE session_id = $1 AND key = $2 AND request_hash = $3 AND created_at = $4
+			  AND status_code IS NULL AND claimed_at < now() - $5::interval`,
+			sessionID, key, requestHash, createdAt, staleAfter)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		taken = true
+		msg, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1 AND session_id = $2`,
+			messageID, sessionID))
+		switch {
+		case err == nil:
+			recorded = &msg
+		case !errors.Is(err, model.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return false, nil, fmt.Errorf("take over idempotency key: %w", mapError(err))
+	}
+	return taken, recorded, nil
 }
 
 // CompleteIdempotencyKey stores the answer to replay.

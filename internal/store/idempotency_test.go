@@ -1,0 +1,174 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/store"
+)
+
+const idemStaleAfter = 2 * time.Minute
+
+// idemClaim claims key of session ses-1 for hash and returns the claim's created_at.
+func idemClaim(t *testing.T, db *pgxpool.Pool, key, hash string) time.Time {
+	t.Helper()
+	claimed, k, err := store.ClaimIdempotencyKey(context.Background(), db, "ses-1", key, hash, idemStaleAfter)
+	if err != nil || !claimed || k.CreatedAt.IsZero() {
+		t.Fatalf("claim %s: claimed=%v created=%v err=%v", key, claimed, k.CreatedAt, err)
+	}
+	return k.CreatedAt
+}
+
+// idemAge moves a key's claim back by age, as if its request had started that long ago.
+func idemAge(t *testing.T, db *pgxpool.Pool, key string, age time.Duration) {
+	t.Helper()
+	msgExec(t, db, `UPDATE idempotency_keys SET claimed_at = claimed_at - $2::interval WHERE session_id = 'ses-1' AND key = $1`, key, age)
+}
+
+func idemGet(t *testing.T, db *pgxpool.Pool, key string) store.IdempotentResponse {
+	t.Helper()
+	k, err := store.GetIdempotencyKey(context.Background(), db, "ses-1", key, idemStaleAfter)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return k
+}
+
+func idemTakeOver(t *testing.T, db *pgxpool.Pool, key, hash string, createdAt time.Time, messageID string) (bool, *model.Message) {
+	t.Helper()
+	taken, msg, err := store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", key, hash, createdAt, idemStaleAfter, messageID)
+	if err != nil {
+		t.Fatalf("take over %s: %v", key, err)
+	}
+	return taken, msg
+}
+
+const idemMessageID = "6a4c3c1e-7d7f-5b0a-9e51-0c1f6f3d2a10"
+
+func TestTakeOverIdempotencyKey_OnlyAStaleUnansweredClaim_AndOnlyOnce(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1")
+	ctx := context.Background()
+	created := idemClaim(t, db, "k", "h")
+
+	if k := idemGet(t, db, "k"); k.Stale || !k.CreatedAt.Equal(created) {
+		t.Fatalf("fresh claim: stale=%v created=%v, want not stale, created %v", k.Stale, k.CreatedAt, created)
+	}
+	if taken, _ := idemTakeOver(t, db, "k", "h", created, idemMessageID); taken {
+		t.Fatal("a fresh claim was taken over")
+	}
+
+	idemAge(t, db, "k", idemStaleAfter+time.Second)
+	if k := idemGet(t, db, "k"); !k.Stale {
+		t.Fatal("an unanswered claim older than the threshold is not stale")
+	}
+	if taken, _ := idemTakeOver(t, db, "k", "other hash", created, idemMessageID); taken {
+		t.Fatal("a claim was taken over for another request")
+	}
+	if taken, _ := idemTakeOver(t, db, "k", "h", created.Add(-time.Microsecond), idemMessageID); taken {
+		t.Fatal("a claim was taken over for another claim of the key")
+	}
+	taken, msg := idemTakeOver(t, db, "k", "h", created, idemMessageID)
+	if !taken || msg != nil {
+		t.Fatalf("stale claim without message: taken=%v message=%v, want taken and no message", taken, msg)
+	}
+	if k := idemGet(t, db, "k"); k.Stale || !k.CreatedAt.Equal(created) {
+		t.Fatalf("after the takeover: stale=%v created=%v, want a fresh claim keeping its created_at", k.Stale, k.CreatedAt)
+	}
+	if taken, _ := idemTakeOver(t, db, "k", "h", created, idemMessageID); taken {
+		t.Fatal("a claim just taken over was taken over again")
+	}
+
+	// An answered claim is never stale, however old.
+	if err := store.CompleteIdempotencyKey(ctx, db, "ses-1", "k", 200, []byte(`{"success":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	idemAge(t, db, "k", time.Hour)
+	if k := idemGet(t, db, "k"); k.Stale {
+		t.Fatal("an answered claim is stale")
+	}
+	if taken, _ := idemTakeOver(t, db, "k", "h", created, idemMessageID); taken {
+		t.Fatal("an answered claim was taken over")
+	}
+}
+
+func TestTakeOverIdempotencyKey_RacingRetries_OneTakesItOver(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1")
+	created := idemClaim(t, db, "k", "h")
+	idemAge(t, db, "k", idemStaleAfter+time.Second)
+
+	const racers = 8
+	var wg sync.WaitGroup
+	taken := make([]bool, racers)
+	errs := make([]error, racers)
+	start := make(chan struct{})
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			taken[i], _, errs[i] = store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", "k", "h", created, idemStaleAfter, idemMessageID)
+		})
+	}
+	close(start)
+	wg.Wait()
+	n := 0
+	for i := range racers {
+		if errs[i] != nil {
+			t.Fatalf("racer %d: %v", i, errs[i])
+		}
+		if taken[i] {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d racing retries took the claim over, want exactly 1", n)
+	}
+}
+
+func TestTakeOverIdempotencyKey_MessageRecorded_ReturnsIt(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1", "ses-2")
+	created := idemClaim(t, db, "k", "h")
+	idemAge(t, db, "k", idemStaleAfter+time.Second)
+	msgExec(t, db, `INSERT INTO messages (id, session_id, direction, to_number, message_type, content, payload, status, wa_message_id)
+		VALUES ($1, 'ses-1', 'OUTBOUND', '6281234567890@s.whatsapp.net', 'TEXT', 'x', '{"type":"text"}', 'SENT', '3EB0X')`, idemMessageID)
+
+	taken, msg := idemTakeOver(t, db, "k", "h", created, idemMessageID)
+	if !taken || msg == nil || msg.ID != idemMessageID || msg.Status != model.MessageSent {
+		t.Fatalf("stale claim with its message: taken=%v message=%+v, want taken with the SENT message", taken, msg)
+	}
+
+	// The message of another session is not this claim's.
+	created2, err := time.Parse(time.RFC3339, "2000-01-01T00:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgExec(t, db, `INSERT INTO idempotency_keys (session_id, key, request_hash, created_at, claimed_at) VALUES ('ses-2', 'k', 'h', $1, $1)`, created2)
+	taken, msg, err = store.TakeOverIdempotencyKey(context.Background(), db, "ses-2", "k", "h", created2, idemStaleAfter, idemMessageID)
+	if err != nil || !taken || msg != nil {
+		t.Fatalf("another session's message: taken=%v message=%v err=%v, want taken without message", taken, msg, err)
+	}
+}
+
+// A claim made before claims could be taken over has no claimed_at: its message ID was random,
+// so a retry could not tell whether it was sent. It is never stale.
+func TestTakeOverIdempotencyKey_ClaimFromBeforeTakeovers_NeverTakenOver(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1")
+	var created time.Time
+	if err := db.QueryRow(context.Background(), `INSERT INTO idempotency_keys (session_id, key, request_hash, created_at)
+		VALUES ('ses-1', 'k', 'h', now() - interval '1 hour') RETURNING created_at`).Scan(&created); err != nil {
+		t.Fatal(err)
+	}
+	if k := idemGet(t, db, "k"); k.Stale {
+		t.Fatal("a claim without claimed_at is stale")
+	}
+	if taken, _ := idemTakeOver(t, db, "k", "h", created, idemMessageID); taken {
+		t.Fatal("a claim without claimed_at was taken over")
+	}
+}
