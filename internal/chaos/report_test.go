@@ -116,15 +116,14 @@ Fixed in the gateway, each with a regression test in its own package:
 
 Open (seen or read, not fixed here):
 
-- **An idempotency key whose first request died with its replica stays "in progress"** until
-  it is pruned after 24 h: a retry with that key waits 10 s and answers 409 "still in
-  progress". The replica scenarios show it across the SIGKILL (the 409s of "Async sends
-  through the balancer across the kill": the client's HTTP library retried the cut request
-  with its Idempotency-Key). The same happens to a claim taken just before PostgreSQL goes
-  down (its completion and its release both fail). A claim should expire after the request
-  timeout, and the retry that takes it over should find out whether the first attempt stored
-  its message, e.g. by deriving the message ID from the key, so that it neither sends twice
-  nor refuses forever.
+- **Fixed after this run: an idempotency key whose first request died with its replica
+  stayed "in progress"** until it was pruned after 24 h: a retry with that key waited 10 s
+  and answered 409 "still in progress" (the 409s of "Async sends through the balancer across
+  the kill" below: the client's HTTP library retried the cut request with its
+  Idempotency-Key), and so did a claim taken just before PostgreSQL went down. Now the
+  message ID of a send with a key derives from the key and its claim, and a retry takes over
+  a claim left without answer for 2 minutes: it answers from the message the first attempt
+  recorded, or sends it once when there is none (` + "`internal/httpapi/idempotency.go`" + `).
 - **A client that hangs up mid-request is logged as a 500 "request failed"** with
   context canceled (seen for worker heartbeats cut at the end of a scenario): noise in the
   error log, not a failure.

@@ -41,7 +41,7 @@ type Messaging struct {
 	// statements and commits instead of paying two commits each.
 	records  store.GroupCommit[store.OutboundMessage, store.RecordedOutbound]
 	outcomes store.GroupCommit[store.SendOutcome, struct{}]
-	queued   store.GroupCommit[store.QueuedMessage, time.Time]
+	queued   store.GroupCommit[store.QueuedMessage, store.QueuedOutbound]
 }
 
 // NewMessaging returns a messaging service; Run must run for sends to be recorded.
@@ -57,8 +57,8 @@ func NewMessaging(deps MessagingDeps) *Messaging {
 			return nil, store.RecordSendOutcomeBatch(ctx, svc.DB, rows)
 		},
 	}
-	svc.queued = store.GroupCommit[store.QueuedMessage, time.Time]{
-		Flush: func(ctx context.Context, rows []store.QueuedMessage) ([]time.Time, error) {
+	svc.queued = store.GroupCommit[store.QueuedMessage, store.QueuedOutbound]{
+		Flush: func(ctx context.Context, rows []store.QueuedMessage) ([]store.QueuedOutbound, error) {
 			return store.QueueBatch(ctx, svc.DB, rows)
 		},
 	}
@@ -363,15 +363,19 @@ func (m *Messaging) Queue(ctx context.Context, p *auth.Principal, sessionID stri
 	if err != nil {
 		return SendResult{}, fmt.Errorf("encode send: %w", err)
 	}
-	at, err := m.queued.Do(ctx, store.QueuedMessage{OutboundMessage: store.OutboundMessage{ID: id, SessionID: sessionID,
+	queued, err := m.queued.Do(ctx, store.QueuedMessage{OutboundMessage: store.OutboundMessage{ID: id, SessionID: sessionID,
 		To: out.Request.To, Type: out.Type, Content: out.Content, MediaURL: out.MediaURL, Filename: out.Filename,
 		Caption: out.Caption, Payload: payload}, ScheduledAt: scheduledAt})
+	if err == nil {
+		err = queued.Err
+	}
+	if errors.Is(err, model.ErrNotFound) {
+		return SendResult{}, errSessionNotFound
+	}
 	if err != nil {
 		return SendResult{}, err
 	}
-	if at.IsZero() {
-		return SendResult{}, errSessionNotFound
-	}
+	at := queued.CreatedAt
 	m.Metrics.Messages.WithLabelValues(string(out.Type), string(model.DirectionOutbound), string(model.MessageQueued)).Inc()
 	return SendResult{ID: id, To: out.Request.To, Type: out.Request.Type, Status: model.MessageQueued, Timestamp: at}, nil
 }

@@ -276,3 +276,80 @@ func TestListMessages_KeysetPagesNewestFirstAcrossTies(t *testing.T) {
 		t.Errorf("inbound filter: %d, %v; want 4", len(in), err)
 	}
 }
+
+func TestRecordOutboundBatch_ReturnsTheRouteFromTheSessionRow(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	msgExec(t, db, `INSERT INTO workers (id, endpoint, status, max_sessions) VALUES ('w-1', 'http://10.0.0.7:8001', 'ONLINE', 10)`)
+	msgExec(t, db, `UPDATE sessions SET worker_id = 'w-1' WHERE id = 'live'`)
+
+	out, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{msgOutbound("live", "a"), msgOutbound("idle", "b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].WorkerID == nil || *out[0].WorkerID != "w-1" || out[0].WorkerEndpoint == nil || *out[0].WorkerEndpoint != "http://10.0.0.7:8001" {
+		t.Errorf("placed session: worker %v endpoint %v, want w-1 at http://10.0.0.7:8001", out[0].WorkerID, out[0].WorkerEndpoint)
+	}
+	if out[1].Err != nil || out[1].WorkerID != nil || out[1].WorkerEndpoint != nil {
+		t.Errorf("session placed nowhere: %+v, want no route", out[1])
+	}
+}
+
+func TestRecordOutboundBatch_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	first := msgOutbound("live", "first")
+	if out, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{first}); err != nil || out[0].Err != nil {
+		t.Fatalf("first record: %+v, %v", out, err)
+	}
+	again, other := first, msgOutbound("live", "other")
+	retry := "retry"
+	again.Content = &retry
+	twice := msgOutbound("live", "twice")
+	out, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{again, other, twice, twice})
+	if err != nil {
+		t.Fatalf("a taken ID failed the whole batch: %v", err)
+	}
+	for i, wantExists := range []bool{true, false, false, true} {
+		if got := errors.Is(out[i].Err, store.ErrMessageExists); got != wantExists {
+			t.Errorf("row %d: %+v, want ErrMessageExists %v", i, out[i], wantExists)
+		}
+	}
+	if out[1].Err != nil || out[2].Err != nil || out[1].CreatedAt.IsZero() || out[2].CreatedAt.IsZero() {
+		t.Errorf("the other rows were not recorded: %+v", out)
+	}
+	msg, err := store.GetSessionMessage(ctx, db, "live", first.ID)
+	if err != nil || *msg.Content != "first" {
+		t.Errorf("the first record was changed: %+v, %v", msg, err)
+	}
+}
+
+func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	first := store.QueuedMessage{OutboundMessage: msgOutbound("live", "first")}
+	if out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first}); err != nil || out[0].Err != nil {
+		t.Fatalf("first queue: %+v, %v", out, err)
+	}
+	other := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "other")}
+	gone := store.QueuedMessage{OutboundMessage: msgOutbound("gone", "gone")}
+	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first, other, gone, other})
+	if err != nil {
+		t.Fatalf("a taken ID failed the whole batch: %v", err)
+	}
+	if !errors.Is(out[0].Err, store.ErrMessageExists) || !errors.Is(out[3].Err, store.ErrMessageExists) {
+		t.Errorf("taken IDs: %+v and %+v, want ErrMessageExists", out[0], out[3])
+	}
+	if out[1].Err != nil || out[1].CreatedAt.IsZero() {
+		t.Errorf("the other row: %+v, want queued", out[1])
+	}
+	if !errors.Is(out[2].Err, model.ErrNotFound) {
+		t.Errorf("unknown session: %+v, want ErrNotFound", out[2])
+	}
+	if h := msgHistoryOf(t, db, first.ID); !slices.Equal(h, []model.MessageStatus{model.MessageQueued}) {
+		t.Errorf("history of the first message %v, want one QUEUED", h)
+	}
+}

@@ -20,22 +20,33 @@ type QueuedMessage struct {
 	ScheduledAt *time.Time
 }
 
+// QueuedOutbound is the outcome of queueing an async send.
+type QueuedOutbound struct {
+	CreatedAt time.Time
+	// Err is ErrNotFound for an unknown session, ErrMessageExists for an ID already taken.
+	Err error
+}
+
 // QueueBatch records async sends as QUEUED (with history) in one statement and wakes the
-// dispatchers. A send is queued whatever the session's state: the dispatcher waits for it.
-func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]time.Time, error) {
+// dispatchers. A send is queued whatever the session's state: the dispatcher waits for it. A
+// send whose ID is taken is not recorded again (ErrMessageExists), and fails no other row of
+// the batch.
+func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]QueuedOutbound, error) {
 	n := len(rows)
-	ids, sessions, tos, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	contents, media, files, captions := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-	payloads, scheduled := make([][]byte, n), make([]*time.Time, n)
-	for i, r := range rows {
-		ids[i], sessions[i], tos[i], types[i] = r.ID, r.SessionID, r.To, string(r.Type)
-		contents[i], media[i], files[i], captions[i] = r.Content, r.MediaURL, r.Filename, r.Caption
-		payloads[i], scheduled[i] = r.Payload, r.ScheduledAt
-	}
-	created := make([]time.Time, n)
+	ids, sessions, tos, types := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	contents, media, files, captions := make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n)
+	payloads, scheduled := make([][]byte, 0, n), make([]*time.Time, 0, n)
+	out := make([]QueuedOutbound, n)
 	index := make(map[string]int, n)
-	for i, id := range ids {
-		index[id] = i
+	for i, r := range rows {
+		if _, dup := index[r.ID]; dup {
+			out[i].Err = fmt.Errorf("queue send %s: %w", r.ID, ErrMessageExists)
+			continue
+		}
+		index[r.ID] = i
+		ids, sessions, tos, types = append(ids, r.ID), append(sessions, r.SessionID), append(tos, r.To), append(types, string(r.Type))
+		contents, media, files, captions = append(contents, r.Content), append(media, r.MediaURL), append(files, r.Filename), append(captions, r.Caption)
+		payloads, scheduled = append(payloads, r.Payload), append(scheduled, r.ScheduledAt)
 	}
 	// One statement, so one implicit transaction and one round trip; the dispatchers are
 	// woken when it commits (a NOTIFY is delivered at commit).
@@ -51,11 +62,14 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 				SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
 				       i.caption, i.payload, 'QUEUED', i.scheduled_at, coalesce(i.scheduled_at, now())
 				FROM input i JOIN sessions s ON s.id = i.session_id
+				ON CONFLICT (id) DO NOTHING
 				RETURNING id, created_at
 			), history AS (
 				INSERT INTO message_events (message_id, status, at) SELECT id, 'QUEUED', created_at FROM ins
 			)
-			SELECT ins.id::text, ins.created_at FROM ins CROSS JOIN (SELECT pg_notify($11, '')) AS wake`,
+			SELECT i.id::text, ins.created_at, s.id IS NOT NULL
+			FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
+			     CROSS JOIN (SELECT pg_notify($11, '')) AS wake`,
 			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled, QueueChannel)
 		if err != nil {
 			return err
@@ -63,18 +77,27 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 		defer rs.Close()
 		for rs.Next() {
 			var id string
-			var at time.Time
-			if err := rs.Scan(&id, &at); err != nil {
+			var at *time.Time
+			var sessionFound bool
+			if err := rs.Scan(&id, &at, &sessionFound); err != nil {
 				return err
 			}
-			created[index[id]] = at
+			i := index[id]
+			switch {
+			case !sessionFound:
+				out[i].Err = fmt.Errorf("queue send: session %s: %w", rows[i].SessionID, model.ErrNotFound)
+			case at == nil:
+				out[i].Err = fmt.Errorf("queue send %s: %w", id, ErrMessageExists)
+			default:
+				out[i].CreatedAt = *at
+			}
 		}
 		return rs.Err()
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("queue sends: %w", mapError(err))
 	}
-	return created, nil
+	return out, nil
 }
 
 // DueSessions lists, most overdue first, up to limit sessions whose queue head is due and whose
