@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/wagateway/gateway/internal/model"
 )
@@ -36,4 +38,50 @@ func TestCheckBodyText_RefusesWhatJSONWouldQuietlyAccept(t *testing.T) {
 			t.Errorf("checkBodyText(%.60q) is a %s, want bad_request", tc.body, model.KindOf(err))
 		}
 	}
+}
+
+func TestScanBodyText_LeavesEscapedNamesToTheTokens(t *testing.T) {
+	t.Parallel()
+	if decided, _ := scanBodyText([]byte(`{"a":1,"\u0061":2}`)); decided {
+		t.Error("a member name with an escape was decided without decoding it")
+	}
+	if decided, err := scanBodyText([]byte(`{"a":"\u0061","b":"\"a\""}`)); !decided || err != nil {
+		t.Errorf("escapes in values only: decided %v, %v; want decided, no error", decided, err)
+	}
+	many := `{`
+	for i := range 40 {
+		many += `"k` + strings.Repeat("x", i) + `":1,`
+	}
+	if decided, err := scanBodyText([]byte(many + `"kxxx":2}`)); !decided || err == nil {
+		t.Errorf("a duplicate among 40 names: decided %v, %v; want the duplicate found", decided, err)
+	}
+}
+
+// FuzzScanBodyText checks the one-pass scan against the token-based check: on valid JSON they
+// decide alike, word for word; on anything else the scan may refuse, but only as bad_request.
+func FuzzScanBodyText(f *testing.F) {
+	for _, seed := range []string{`{"a":1,"b":[1,2,{"a":1}]}`, `{"a":1,"a":2}`, `[{"a":1},{"a":2}]`, `{"a":"a","a":"b"}`,
+		`{"a":{"x":1},"a":{"y":2}}`, `{"a":[{"b":1,"b":2}]}`, `{"a" "a"}`, `{"a":1,,"a":2}`, `"\"{"`, `{"a\"":1,"a\"":2}`,
+		strings.Repeat("[", maxJSONDepth+1)} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !utf8.Valid(raw) {
+			return
+		}
+		decided, err := scanBodyText(raw)
+		if !decided {
+			return
+		}
+		if !json.Valid(raw) {
+			if err != nil && model.KindOf(err) != model.KindBadRequest {
+				t.Fatalf("malformed %q: %v is not a bad_request", raw, err)
+			}
+			return
+		}
+		want := checkBodyTokens(raw)
+		if (err == nil) != (want == nil) || (err != nil && err.Error() != want.Error()) {
+			t.Fatalf("%q: scan says %v, tokens say %v", raw, err, want)
+		}
+	})
 }
