@@ -53,6 +53,7 @@ type env struct {
 	databaseURL string
 	keyPrefix   string
 	logFile     *os.File
+	closeLog    io.Closer
 	fleet       *fakeFleet
 	client      *http.Client // setup calls
 
@@ -167,7 +168,8 @@ func (e *env) startGateway(ctx context.Context, addr string, overrides map[strin
 		return fmt.Errorf("gateway configuration: %w", err)
 	}
 	e.cfg = cfg
-	logger, _ := app.NewLogger(cfg, e.logFile)
+	logger, closeLog := app.NewLogger(cfg, e.logFile)
+	e.closeLog = closeLog
 	if e.app, err = app.New(ctx, cfg, logger); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
@@ -197,6 +199,10 @@ func (e *env) stopGateway() error {
 	if e.app != nil {
 		e.app.Close()
 		e.app = nil
+	}
+	if e.closeLog != nil {
+		_ = e.closeLog.Close() // writes the lines still batched
+		e.closeLog = nil
 	}
 	return err
 }

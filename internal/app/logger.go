@@ -13,7 +13,8 @@ import (
 )
 
 // NewLogger returns the JSON logger of the gateway: stdout, plus size-rotated files when
-// LOG_FILE_PATH is set. The returned closer flushes and closes the file.
+// LOG_FILE_PATH is set, written in batches every LOG_FLUSH_INTERVAL_MS (0: each line at
+// once). The returned closer writes what is left and closes the file.
 func NewLogger(cfg *config.Config, stdout io.Writer) (*slog.Logger, io.Closer) {
 	var closer io.Closer = io.NopCloser(nil)
 	out := stdout
@@ -27,8 +28,25 @@ func NewLogger(cfg *config.Config, stdout io.Writer) (*slog.Logger, io.Closer) {
 		}
 		out, closer = io.MultiWriter(stdout, file), file
 	}
+	if cfg.LogFlushInterval > 0 {
+		batches := newBatchWriter(out, cfg.LogFlushInterval)
+		out, closer = batches, closers{batches, closer}
+	}
 	handler := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redactSecrets})
 	return slog.New(handler).With(slog.String("service", "gateway")), closer
+}
+
+// closers closes each in order and returns the first error.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // logFileName accepts a directory (gateway.log inside it) or a file path.

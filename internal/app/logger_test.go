@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wagateway/gateway/internal/app"
 	"github.com/wagateway/gateway/internal/testenv"
@@ -139,5 +142,64 @@ func TestNewLogger_LevelFiltersLowerRecords(t *testing.T) {
 	logger.Warn("loud")
 	if strings.Contains(out.String(), "quiet") || !strings.Contains(out.String(), "loud") {
 		t.Errorf("LOG_LEVEL=warn wrote:\n%s", out.String())
+	}
+}
+
+// slowWriter records what reaches it and when.
+type slowWriter struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (w *slowWriter) snapshot() [][]byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.writes)
+}
+
+func TestLogFlushInterval_WritesLinesInBatchesAndAllAtClose(t *testing.T) {
+	t.Parallel()
+	out := &slowWriter{}
+	cfg := testenv.Config(t, map[string]string{"LOG_FLUSH_INTERVAL_MS": "50"})
+	logger, closer := app.NewLogger(cfg, out)
+	for i := range 100 {
+		logger.Info("line", slog.Int("n", i))
+	}
+	// Written together: after a batch or two, not a write per line.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(bytes.Join(out.snapshot(), nil)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing was written within 5 s of the interval")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(out.snapshot()); n > 2 {
+		t.Errorf("100 lines took %d writes, want them batched", n)
+	}
+	logger.Info("last")
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := jsonLines(t, bytes.Join(out.snapshot(), nil))
+	if len(lines) != 101 || lines[100]["msg"] != "last" {
+		t.Errorf("after Close: %d lines (last %v), want all 101 in order", len(lines), lines[len(lines)-1])
+	}
+}
+
+func TestLogFlushInterval_Zero_WritesEachLineAtOnce(t *testing.T) {
+	t.Parallel()
+	out := &slowWriter{}
+	logger, _ := app.NewLogger(testenv.Config(t, map[string]string{"LOG_FLUSH_INTERVAL_MS": "0"}), out)
+	logger.Info("one")
+	logger.Info("two")
+	if n := len(out.snapshot()); n != 2 {
+		t.Errorf("%d writes after two lines, want 2", n)
 	}
 }

@@ -67,8 +67,9 @@ type Config struct {
 	RateLimitMaxRequests   int
 	AuthRateLimitPerMinute int
 
-	LogLevel    slog.Level
-	LogFilePath string
+	LogLevel         slog.Level
+	LogFilePath      string
+	LogFlushInterval time.Duration
 
 	CORSOrigins    []string
 	BodyLimitBytes int64
@@ -145,6 +146,8 @@ func Load(getenv func(string) string) (*Config, error) {
 
 		LogLevel:    r.logLevel(),
 		LogFilePath: r.str("LOG_FILE_PATH", ""),
+		// 0 writes each line at once; at most 10 s of lines wait.
+		LogFlushInterval: time.Duration(r.intRange("LOG_FLUSH_INTERVAL_MS", 100, 0, 10000)) * time.Millisecond,
 
 		CORSOrigins:    r.list("CORS_ORIGIN", "http://localhost:3000"),
 		BodyLimitBytes: int64(r.intRange("BODY_LIMIT_BYTES", 1<<20, 1024, 1<<30)),

@@ -37,9 +37,11 @@ type Gateway struct {
 func Config(t testing.TB, env map[string]string) *config.Config {
 	t.Helper()
 	vars := map[string]string{
-		"APP_ENV":       "test",
-		"LOG_LEVEL":     "debug",
-		"BCRYPT_ROUNDS": "4",
+		"APP_ENV":   "test",
+		"LOG_LEVEL": "debug",
+		// Tests read the log as it is written.
+		"LOG_FLUSH_INTERVAL_MS": "0",
+		"BCRYPT_ROUNDS":         "4",
 		// Many gateways run at once in a test binary; small pools stay under max_connections.
 		"DB_MAX_CONNS": "8",
 		"REDIS_URL":    RedisURL(),
