@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +90,9 @@ type Event struct {
 type Hub struct {
 	cfg    Config
 	origin string
-	seq    atomic.Uint64
+	// originField is how origin reads in an encoded Event, closing quote included.
+	originField string
+	seq         atomic.Uint64
 
 	ctx    context.Context //nolint:containedctx // the hub's lifetime, for Socket.IO callbacks that have no request context
 	cancel context.CancelFunc
@@ -138,6 +141,7 @@ func New(ctx context.Context, cfg Config) *Hub {
 		rings:      map[string]*ring{},
 		streams:    map[string]map[*stream]struct{}{},
 	}
+	h.originField = `"origin":"` + h.origin + `"`
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	h.busEvents, h.leaveBus = cfg.Bus.Subscribe(busBuffer)
 	h.io = h.newSocketServer()
@@ -296,6 +300,9 @@ func (h *Hub) listen(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if h.raisedHere(msg.Payload) {
+				continue // delivered when it was raised here; not worth decoding
+			}
 			var ev Event
 			if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
 				h.cfg.Metrics.Fanout.WithLabelValues("dropped").Inc()
@@ -308,6 +315,14 @@ func (h *Hub) listen(ctx context.Context) {
 			h.deliver(&ev)
 		}
 	}
+}
+
+// raisedHere tells this replica's own events without decoding them: an encoded Event starts
+// with its ID (which holds no quote) and then its origin, so the first "origin" in it is the
+// field, before any data.
+func (h *Hub) raisedHere(payload string) bool {
+	i := strings.Index(payload, `"origin":"`)
+	return i >= 0 && strings.HasPrefix(payload[i:], h.originField)
 }
 
 // deliver hands an event to this replica's clients: the session's SSE streams and Socket.IO
