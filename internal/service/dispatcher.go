@@ -36,6 +36,10 @@ type Dispatcher struct {
 	// Concurrency bounds the sessions sent at once by this replica.
 	Concurrency int
 	Logger      *slog.Logger
+
+	// planned is when Run means to look at the queue next (Unix ms); notified is the earliest
+	// due time announced since Run last planned (Unix ms, 0: none).
+	planned, notified atomic.Int64
 }
 
 const (
@@ -75,6 +79,12 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		wait := dispatchPoll
 		if !next.IsZero() {
 			wait = min(wait, max(time.Until(next), dispatchMinWait))
+		}
+		// Plan first, then take what was announced meanwhile: a NOTIFY is either seen here or
+		// compared by the listener with this plan (see notice).
+		d.planned.Store(time.Now().Add(wait).UnixMilli())
+		if n := d.notified.Swap(0); n != 0 {
+			wait = min(wait, max(time.Until(time.UnixMilli(n)), dispatchMinWait))
 		}
 		timer.Reset(wait)
 		select {
@@ -118,9 +128,26 @@ func (d *Dispatcher) listenOnce(ctx context.Context, wake chan<- struct{}) error
 		}
 	}()
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
+		d.notice(store.QueueDue(n.Payload, time.Now()), wake)
+	}
+}
+
+// notice takes a NOTIFY announcing work due at due. It wakes Run when that is before Run
+// means to look anyway (or now); otherwise Run finds it when it plans its next look. Sends
+// scheduled for later thus cost no round, however many arrive.
+func (d *Dispatcher) notice(due time.Time, wake chan<- struct{}) {
+	ms := due.UnixMilli()
+	for {
+		cur := d.notified.Load()
+		if (cur != 0 && cur <= ms) || d.notified.CompareAndSwap(cur, ms) {
+			break
+		}
+	}
+	if ms <= time.Now().UnixMilli() || ms < d.planned.Load() {
 		select {
 		case wake <- struct{}{}:
 		default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -351,5 +352,44 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 	}
 	if h := msgHistoryOf(t, db, first.ID); !slices.Equal(h, []model.MessageStatus{model.MessageQueued}) {
 		t.Errorf("history of the first message %v, want one QUEUED", h)
+	}
+}
+
+func TestQueueBatch_NotifiesWhenTheEarliestSendIsDue(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.QueueChannel); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), "UNLISTEN *") //nolint:errcheck // best effort before the pool closes
+	scheduled := func(at *time.Time) store.QueuedMessage {
+		return store.QueuedMessage{OutboundMessage: msgOutbound("live", "m"), ScheduledAt: at}
+	}
+	in1h, in2h := time.Now().Add(time.Hour).Truncate(time.Millisecond), time.Now().Add(2*time.Hour)
+	for _, c := range []struct {
+		name  string
+		batch []store.QueuedMessage
+		want  string
+	}{
+		{"scheduled only", []store.QueuedMessage{scheduled(&in2h), scheduled(&in1h)}, strconv.FormatInt(in1h.UnixMilli(), 10)},
+		{"one due now", []store.QueuedMessage{scheduled(&in1h), scheduled(nil)}, "0"},
+	} {
+		if _, err := store.QueueBatch(ctx, db, c.batch); err != nil {
+			t.Fatal(err)
+		}
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if n.Payload != c.want {
+			t.Errorf("%s: payload %q, want %q", c.name, n.Payload, c.want)
+		}
 	}
 }

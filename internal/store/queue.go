@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,19 @@ import (
 )
 
 // QueueChannel is the LISTEN/NOTIFY channel that wakes dispatchers when async sends arrive.
+// The payload is when the earliest of them is due, in Unix milliseconds (0: now), so that
+// sends scheduled for later do not wake a dispatcher that will look before they are due.
 const QueueChannel = "wagw_send_queue"
+
+// QueueDue reads a QueueChannel payload: the time it announces, now for any payload that is
+// not one (a notifier that does not say), which wakes every dispatcher as before.
+func QueueDue(payload string, now time.Time) time.Time {
+	ms, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil || ms <= 0 {
+		return now
+	}
+	return time.UnixMilli(ms)
+}
 
 // QueuedMessage is an async send to record.
 type QueuedMessage struct {
@@ -38,7 +51,14 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 	payloads, scheduled := make([][]byte, 0, n), make([]*time.Time, 0, n)
 	out := make([]QueuedOutbound, n)
 	index := make(map[string]int, n)
+	var due int64 // the earliest scheduledAt of the batch, 0 when one is due now
 	for i, r := range rows {
+		switch {
+		case r.ScheduledAt == nil:
+			due = -1
+		case due == 0 || (due > 0 && r.ScheduledAt.UnixMilli() < due):
+			due = r.ScheduledAt.UnixMilli()
+		}
 		if _, dup := index[r.ID]; dup {
 			out[i].Err = fmt.Errorf("queue send %s: %w", r.ID, ErrMessageExists)
 			continue
@@ -69,8 +89,9 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 			)
 			SELECT i.id::text, ins.created_at, s.id IS NOT NULL
 			FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
-			     CROSS JOIN (SELECT pg_notify($11, '')) AS wake`,
-			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled, QueueChannel)
+			     CROSS JOIN (SELECT pg_notify($11, $12)) AS wake`,
+			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled, QueueChannel,
+			strconv.FormatInt(max(due, 0), 10))
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,60 @@
+package service
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wagateway/gateway/internal/store"
+)
+
+func TestNotice_WakesOnlyForWorkDueBeforeTheNextLook(t *testing.T) {
+	t.Parallel()
+	woken := func(d *Dispatcher, due time.Time) bool {
+		wake := make(chan struct{}, 1)
+		d.notice(due, wake)
+		select {
+		case <-wake:
+			return true
+		default:
+			return false
+		}
+	}
+	now := time.Now()
+	d := &Dispatcher{}
+	d.planned.Store(now.Add(time.Second).UnixMilli())
+
+	if !woken(d, now) {
+		t.Error("work due now did not wake the dispatcher")
+	}
+	if !woken(d, now.Add(300*time.Millisecond)) {
+		t.Error("work due before the next planned look did not wake the dispatcher")
+	}
+	if woken(d, now.Add(time.Hour)) {
+		t.Error("work scheduled an hour ahead woke the dispatcher")
+	}
+	// What did not wake it is kept for its next plan: the earliest announced time.
+	if got := d.notified.Load(); got != now.UnixMilli() {
+		t.Errorf("notified = %d, want the earliest announced %d", got, now.UnixMilli())
+	}
+	d.notified.Store(0)
+	woken(d, now.Add(time.Hour))
+	woken(d, now.Add(2*time.Hour))
+	if got := d.notified.Load(); got != now.Add(time.Hour).UnixMilli() {
+		t.Errorf("notified = %d, want the earlier of two future announcements", got)
+	}
+}
+
+func TestQueueDue_ReadsTheAnnouncedTimeAndTreatsAnythingElseAsNow(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, payload := range []string{"", "0", "-5", "soon"} {
+		if got := store.QueueDue(payload, now); !got.Equal(now) {
+			t.Errorf("QueueDue(%q) = %v, want now", payload, got)
+		}
+	}
+	at := now.Add(time.Hour).Truncate(time.Millisecond)
+	if got := store.QueueDue(strconv.FormatInt(at.UnixMilli(), 10), now); !got.Equal(at) {
+		t.Errorf("QueueDue of %v = %v", at, got)
+	}
+}
