@@ -123,7 +123,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 	ls.lastHit = now
 	if ls.units > 0 && now.Before(ls.windowEnd) {
 		ls.units--
-		return ls.result(limit, now, true), nil
+		return ls.result(limit, now), nil
 	}
 	want := ls.nextSize(limit, now)
 	var cmd *redis.Cmd
@@ -147,13 +147,16 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 	}
 	ls.units = granted - 1
 	l.sweepSometimes(now)
-	return ls.result(limit, now, true), nil
+	return ls.result(limit, now), nil
 }
 
 // lock returns key's lease, locked.
 func (l *Limiter) lock(key string) *lease {
 	for {
-		v, _ := l.leases.LoadOrStore(key, &lease{})
+		v, ok := l.leases.Load(key)
+		if !ok {
+			v, _ = l.leases.LoadOrStore(key, &lease{})
+		}
 		ls := v.(*lease)
 		ls.mu.Lock()
 		if !ls.forgotten {
@@ -163,10 +166,10 @@ func (l *Limiter) lock(key string) *lease {
 	}
 }
 
-// result reports the window as this replica knows it: Redis's count at the last lease, less
+// result reports an allowed hit and the window as this replica knows it: Redis's count at the last lease, less
 // what this replica has not used of it.
-func (ls *lease) result(limit int, now time.Time, allowed bool) Result {
-	return Result{Allowed: allowed, Limit: limit, Remaining: max(limit-(ls.count-ls.units), 0), ResetIn: ls.windowEnd.Sub(now)}
+func (ls *lease) result(limit int, now time.Time) Result {
+	return Result{Allowed: true, Limit: limit, Remaining: max(limit-(ls.count-ls.units), 0), ResetIn: ls.windowEnd.Sub(now)}
 }
 
 // nextSize is the size of the next lease: about leaseHorizon of the rate at which the last

@@ -42,28 +42,47 @@ type RecordedOutbound struct {
 // whose ID derives from its Idempotency-Key.
 var ErrMessageExists = fmt.Errorf("message already recorded: %w", model.ErrConflict)
 
+// sendColumns are a batch of sends as the columns of an unnest, one entry per distinct ID.
+type sendColumns struct {
+	ids, sessions, tos, types        []string
+	contents, media, files, captions []*string
+	payloads                         [][]byte
+	index                            map[string]int // ID → the row of the batch that has it
+}
+
+func newSendColumns(n int) *sendColumns {
+	return &sendColumns{
+		ids: make([]string, 0, n), sessions: make([]string, 0, n), tos: make([]string, 0, n), types: make([]string, 0, n),
+		contents: make([]*string, 0, n), media: make([]*string, 0, n), files: make([]*string, 0, n), captions: make([]*string, 0, n),
+		payloads: make([][]byte, 0, n), index: make(map[string]int, n),
+	}
+}
+
+// add takes row i of the batch; false when its ID is already in the batch (the first is
+// recorded, the others exist).
+func (c *sendColumns) add(i int, m OutboundMessage) bool {
+	if _, dup := c.index[m.ID]; dup {
+		return false
+	}
+	c.index[m.ID] = i
+	c.ids, c.sessions, c.tos, c.types = append(c.ids, m.ID), append(c.sessions, m.SessionID), append(c.tos, m.To), append(c.types, string(m.Type))
+	c.contents, c.media, c.files, c.captions = append(c.contents, m.Content), append(c.media, m.MediaURL), append(c.files, m.Filename), append(c.captions, m.Caption)
+	c.payloads = append(c.payloads, m.Payload)
+	return true
+}
+
 // RecordOutboundBatch records sends in one statement: PENDING (and its history entry) when
 // the session is CONNECTED, else FAILED with the reason. The session's status and worker are
 // read in the same statement, so a send is never forwarded to a session that was not
 // connected when it was recorded, and needs no other lookup to find its worker. A send whose
 // ID is taken is not recorded again (ErrMessageExists), and fails no other row of the batch.
 func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundMessage) ([]RecordedOutbound, error) {
-	n := len(rows)
-	ids, sessions, tos, types := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	contents, media, files, captions := make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n)
-	payloads := make([][]byte, 0, n)
-	out := make([]RecordedOutbound, n)
-	index := make(map[string]int, n)
+	out := make([]RecordedOutbound, len(rows))
+	c := newSendColumns(len(rows))
 	for i, r := range rows {
-		if _, dup := index[r.ID]; dup {
-			// The same ID twice in one batch: the first is recorded, the others exist.
+		if !c.add(i, r) {
 			out[i].Err = fmt.Errorf("record send %s: %w", r.ID, ErrMessageExists)
-			continue
 		}
-		index[r.ID] = i
-		ids, sessions, tos, types = append(ids, r.ID), append(sessions, r.SessionID), append(tos, r.To), append(types, string(r.Type))
-		contents, media, files, captions = append(contents, r.Content), append(media, r.MediaURL), append(files, r.Filename), append(captions, r.Caption)
-		payloads = append(payloads, r.Payload)
 	}
 	// One statement, so one implicit transaction: it commits before the last result arrives.
 	err := func() error {
@@ -91,7 +110,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 			FROM input i LEFT JOIN ins ON ins.id = i.id
 			     LEFT JOIN sessions s ON s.id = i.session_id
 			     LEFT JOIN workers w ON w.id = s.worker_id`,
-			ids, sessions, tos, types, contents, media, files, captions, payloads)
+			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads)
 		if err != nil {
 			return err
 		}
@@ -104,7 +123,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 			if err := rs.Scan(&id, &createdAt, &status, &r.WorkerID, &r.WorkerEndpoint); err != nil {
 				return err
 			}
-			i := index[id]
+			i := c.index[id]
 			switch {
 			case status == nil:
 				r.Err = fmt.Errorf("record send: session %s: %w", rows[i].SessionID, model.ErrNotFound)

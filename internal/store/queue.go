@@ -45,13 +45,10 @@ type QueuedOutbound struct {
 // send whose ID is taken is not recorded again (ErrMessageExists), and fails no other row of
 // the batch.
 func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]QueuedOutbound, error) {
-	n := len(rows)
-	ids, sessions, tos, types := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	contents, media, files, captions := make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n)
-	payloads, scheduled := make([][]byte, 0, n), make([]*time.Time, 0, n)
-	out := make([]QueuedOutbound, n)
-	index := make(map[string]int, n)
-	var due int64 // the earliest scheduledAt of the batch, 0 when one is due now
+	out := make([]QueuedOutbound, len(rows))
+	c := newSendColumns(len(rows))
+	scheduled := make([]*time.Time, 0, len(rows))
+	var due int64 // the earliest scheduledAt of the batch, -1 when one is due now
 	for i, r := range rows {
 		switch {
 		case r.ScheduledAt == nil:
@@ -59,14 +56,11 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 		case due == 0 || (due > 0 && r.ScheduledAt.UnixMilli() < due):
 			due = r.ScheduledAt.UnixMilli()
 		}
-		if _, dup := index[r.ID]; dup {
+		if !c.add(i, r.OutboundMessage) {
 			out[i].Err = fmt.Errorf("queue send %s: %w", r.ID, ErrMessageExists)
 			continue
 		}
-		index[r.ID] = i
-		ids, sessions, tos, types = append(ids, r.ID), append(sessions, r.SessionID), append(tos, r.To), append(types, string(r.Type))
-		contents, media, files, captions = append(contents, r.Content), append(media, r.MediaURL), append(files, r.Filename), append(captions, r.Caption)
-		payloads, scheduled = append(payloads, r.Payload), append(scheduled, r.ScheduledAt)
+		scheduled = append(scheduled, r.ScheduledAt)
 	}
 	// One statement, so one implicit transaction and one round trip; the dispatchers are
 	// woken when it commits (a NOTIFY is delivered at commit).
@@ -90,7 +84,7 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 			SELECT i.id::text, ins.created_at, s.id IS NOT NULL
 			FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
 			     CROSS JOIN (SELECT pg_notify($11, $12)) AS wake`,
-			ids, sessions, tos, types, contents, media, files, captions, payloads, scheduled, QueueChannel,
+			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads, scheduled, QueueChannel,
 			strconv.FormatInt(max(due, 0), 10))
 		if err != nil {
 			return err
@@ -103,7 +97,7 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 			if err := rs.Scan(&id, &at, &sessionFound); err != nil {
 				return err
 			}
-			i := index[id]
+			i := c.index[id]
 			switch {
 			case !sessionFound:
 				out[i].Err = fmt.Errorf("queue send: session %s: %w", rows[i].SessionID, model.ErrNotFound)
