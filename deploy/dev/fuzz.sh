@@ -15,6 +15,7 @@ trap 'rm -rf "$bins"' EXIT
 
 start=$SECONDS
 count=0
+flaked=
 for dir in $(grep -rl --include='*_test.go' '^func Fuzz' cmd internal 2>/dev/null | xargs -n1 dirname | sort -u); do
   targets=$("$go" test -list '^Fuzz' "./$dir" | grep '^Fuzz' || true)
   [ -n "$targets" ] || continue
@@ -23,10 +24,24 @@ for dir in $(grep -rl --include='*_test.go' '^func Fuzz' cmd internal 2>/dev/nul
   "$go" test -c -o "$bin" -fuzz "^$(head -n1 <<<"$targets")\$" "./$dir"
   for target in $targets; do
     echo "== $target ($pkg, $fuzztime)"
-    (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$fuzztime" \
-      -test.fuzzcachedir "$cache/$pkg" -test.timeout 10m) ||
-      { echo "$target failed: its input is in ./$dir/testdata/fuzz/$target/" >&2; exit 1; }
-    count=$((count + 1))
+    corpus="$dir/testdata/fuzz/$target"
+    before=$(ls "$corpus" 2>/dev/null | sort || true)
+    if (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$fuzztime" \
+      -test.fuzzcachedir "$cache/$pkg" -test.timeout 10m) 2>&1 | tee "$bins/out"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+      count=$((count + 1))
+      continue
+    fi
+    after=$(ls "$corpus" 2>/dev/null | sort || true)
+    # Go's fuzzing coordinator can report its own -fuzztime deadline as a failure, with no
+    # input written (go.dev/issue/75804, fixed in Go 1.27). An input that fails is always
+    # written to the corpus directory, so only that counts as a failure.
+    if [ "$before" = "$after" ] && tail -n 5 "$bins/out" | grep -q 'context deadline exceeded'; then
+      echo "$target: the fuzzing coordinator's deadline race (go.dev/issue/75804), no failing input; not a failure"
+      flaked=$((flaked + 1))
+      continue
+    fi
+    echo "$target failed: its input is in ./$corpus/" >&2
+    exit 1
   done
 done
-echo "fuzzed $count targets for $fuzztime each in $((SECONDS - start))s"
+echo "fuzzed $count targets for $fuzztime each in $((SECONDS - start))s${flaked:+ ($flaked more stopped early by the coordinator deadline race)}"
