@@ -116,14 +116,17 @@ Fixed in the gateway, each with a regression test in its own package:
 
 Open (seen or read, not fixed here):
 
-- **Fixed after this run: an idempotency key whose first request died with its replica
-  stayed "in progress"** until it was pruned after 24 h: a retry with that key waited 10 s
-  and answered 409 "still in progress" (the 409s of "Async sends through the balancer across
-  the kill" below: the client's HTTP library retried the cut request with its
-  Idempotency-Key), and so did a claim taken just before PostgreSQL went down. Now the
-  message ID of a send with a key derives from the key and its claim, and a retry takes over
-  a claim left without answer for 2 minutes: it answers from the message the first attempt
-  recorded, or sends it once when there is none (` + "`internal/httpapi/idempotency.go`" + `).
+- **An idempotency key whose first request died with its replica answers 409 "still in
+  progress" for 2 minutes** (the 409s of "Async sends through the balancer across the kill":
+  the client's HTTP library retried the cut request within seconds, with its
+  Idempotency-Key), and so does a claim taken just before PostgreSQL went down (the 409s of
+  the retries after the outage). It used to last until the key was pruned after 24 h. Now
+  the message ID of a send with a key derives from the key and its claim, and a retry after
+  2 minutes takes over a claim left without answer: it answers from the message the first
+  attempt recorded, or sends it once when there is none
+  (` + "`internal/httpapi/idempotency.go`" + `; tested there, not in these scenarios, whose
+  retries come sooner). A claim could be taken over sooner if it named its replica and the
+  replica's liveness were known.
 - **A client that hangs up mid-request is logged as a 500 "request failed"** with
   context canceled (seen for worker heartbeats cut at the end of a scenario): noise in the
   error log, not a failure.
