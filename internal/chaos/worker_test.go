@@ -5,6 +5,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -125,8 +126,10 @@ type simWorker struct {
 	Engine   *recordingEngine
 	Endpoint string
 
-	answer  atomic.Int32
-	proxy   *httptest.Server
+	answer atomic.Int32
+	proxy  *httptest.Server
+	// garbled are the clientMessageIds of sends performed and then answered with garbage.
+	garbled sync.Map
 	crash   chan struct{}
 	cancel  context.CancelFunc
 	done    chan error
@@ -178,8 +181,14 @@ func (sc *scenario) startWorker(t testing.TB, backendURL, id string, opts worker
 			rw.Header().Set("Content-Type", "application/json")
 			_, _ = rw.Write([]byte(`{"success":tru`))
 		case mode == answerGarbageAfterSend:
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			rec := httptest.NewRecorder()
 			rp.ServeHTTP(rec, r)
+			var req protocol.SendRequest
+			if rec.Code == http.StatusOK && json.Unmarshal(body, &req) == nil && req.ClientMessageID != "" {
+				w.garbled.Store(req.ClientMessageID, true)
+			}
 			rw.Header().Set("Content-Type", "application/json")
 			_, _ = rw.Write([]byte("\x00\xff not json " + string(bytes.ToUpper(rec.Body.Bytes()[:min(8, rec.Body.Len())]))))
 		}
@@ -205,6 +214,16 @@ func (sc *scenario) startWorker(t testing.TB, backendURL, id string, opts worker
 		t.Fatalf("worker %s did not register ONLINE within 30 s", id)
 	}
 	return w
+}
+
+// garbledAny reports whether one of ids was performed and answered with garbage.
+func (w *simWorker) garbledAny(ids []string) bool {
+	for _, id := range ids {
+		if _, ok := w.garbled.Load(id); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Crash kills the worker like SIGKILL: its engine stops sending, every connection is cut,
