@@ -297,7 +297,7 @@ func acceptAlone(ctx context.Context, e *env, sim *simWorker, window time.Durati
 	if due > 0 {
 		return res, fmt.Errorf("%d sends scheduled an hour ahead left the queue", due)
 	}
-	if _, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', updated_at = now()
+	if _, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', next_attempt_at = NULL, updated_at = now()
 		WHERE session_id = ANY($1) AND status = 'QUEUED'`, ids); err != nil {
 		return res, fmt.Errorf("cancel the scheduled sends: %w", err)
 	}

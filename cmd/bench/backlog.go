@@ -104,10 +104,10 @@ func measureBacklog(ctx context.Context, e *env, sim *simWorker, sessions, size 
 	before := sim.engine.SentTotal()
 	// Within each session, created_at follows g: the queue order is the insertion order.
 	_, err := e.app.DB.Exec(ctx, `
-		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, payload, status, next_attempt_at, created_at)
+		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, payload, status, async, next_attempt_at, created_at)
 		SELECT id, $1 || lpad(((g - 1) % $2::int + 1)::text, 6, '0'), 'OUTBOUND', $3, 'TEXT', $4,
 		       jsonb_build_object('to', $3::text, 'type', 'text', 'message', $4::text, 'clientMessageId', id), 'QUEUED',
-		       now(), clock_timestamp() + g * interval '1 microsecond'
+		       true, now(), clock_timestamp() + g * interval '1 microsecond'
 		FROM (SELECT g, gen_random_uuid() AS id FROM generate_series(1, $5::int) g) x`,
 		backlogSessionPrefix, sessions, sendTo+"@s.whatsapp.net", backlogMessage, size)
 	if err != nil {
@@ -154,7 +154,7 @@ func measureBacklog(ctx context.Context, e *env, sim *simWorker, sessions, size 
 
 // cancelBacklog cancels what is still queued for the backlog's sessions.
 func cancelBacklog(ctx context.Context, e *env) (int64, error) {
-	tag, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', updated_at = now()
+	tag, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', next_attempt_at = NULL, updated_at = now()
 		WHERE starts_with(session_id, $1) AND status = 'QUEUED'`, backlogSessionPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("cancel the backlog: %w", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wagateway/gateway/internal/events"
+	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/testenv"
 	"github.com/wagateway/gateway/internal/workerkit/simengine"
 )
@@ -42,18 +43,13 @@ func msgLoad(t testing.TB, g *testenv.Gateway, id string) msgRow {
 // msgHistory lists a message's status history, oldest first.
 func msgHistory(t testing.TB, g *testenv.Gateway, id string) []string {
 	t.Helper()
-	rows, err := g.DB.Query(context.Background(), `SELECT status::text FROM message_events WHERE message_id = $1 ORDER BY at, id`, id)
+	history, err := store.ListMessageEvents(context.Background(), g.DB, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
+	out := make([]string, len(history))
+	for i, h := range history {
+		out[i] = string(h.Status)
 	}
 	return out
 }

@@ -85,8 +85,11 @@ func (f *msFixture) exec(t *testing.T, sql string, args ...any) {
 func (f *msFixture) sent(t *testing.T, waID string, status model.MessageStatus) string {
 	t.Helper()
 	var id string
-	if err := f.db.QueryRow(context.Background(), `INSERT INTO messages (session_id, direction, wa_message_id, message_type, status)
-		VALUES ('s-1', 'OUTBOUND', $1, 'TEXT', $2) RETURNING id::text`, waID, status).Scan(&id); err != nil {
+	if err := f.db.QueryRow(context.Background(), `WITH m AS (
+			INSERT INTO messages (session_id, direction, wa_message_id, message_type, status)
+			VALUES ('s-1', 'OUTBOUND', $1, 'TEXT', $2) RETURNING id, session_id, wa_message_id
+		), wa AS (INSERT INTO message_wa_ids (session_id, wa_message_id, message_id) SELECT session_id, wa_message_id, id FROM m)
+		SELECT id::text FROM m`, waID, status).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -330,7 +333,8 @@ func TestMessagingGet_AnotherSessionsMessageIsNotFound(t *testing.T) {
 	for _, h := range view.StatusHistory {
 		history = append(history, h.Status)
 	}
-	if view.Status != model.MessageDelivered || !slices.Equal(history, []model.MessageStatus{model.MessageDelivered}) {
+	if view.Status != model.MessageDelivered ||
+		!slices.Equal(history, []model.MessageStatus{model.MessagePending, model.MessageSent, model.MessageDelivered}) {
 		t.Errorf("view = %+v, history %v", view.Message, history)
 	}
 	f.exec(t, `INSERT INTO sessions (id, user_id, name) VALUES ('s-2', $1, 'S')`, f.user.UserID)

@@ -100,19 +100,29 @@ func PruneOld(ctx context.Context, db DBTX, systemLogs, metrics, messages time.D
 		sql string
 		age time.Duration
 	}{
-		{`DELETE FROM system_logs WHERE created_at < now() - $1::interval`, systemLogs},
-		{`DELETE FROM worker_metrics WHERE recorded_at < now() - $1::interval`, metrics},
-		{`DELETE FROM messages WHERE created_at < now() - $1::interval AND status NOT IN ('QUEUED', 'PENDING')`, messages},
+		{`WITH gone AS (DELETE FROM system_logs WHERE created_at < now() - $1::interval RETURNING 1)
+			SELECT count(*) FROM gone`, systemLogs},
+		{`WITH gone AS (DELETE FROM worker_metrics WHERE recorded_at < now() - $1::interval RETURNING 1)
+			SELECT count(*) FROM gone`, metrics},
+		// A message's WhatsApp ID goes with it.
+		{`WITH gone AS (
+				DELETE FROM messages WHERE created_at < now() - $1::interval AND status NOT IN ('QUEUED', 'PENDING')
+				RETURNING id, session_id, wa_message_id
+			), ids AS (
+				DELETE FROM message_wa_ids w USING gone g
+				WHERE w.session_id = g.session_id AND w.wa_message_id = g.wa_message_id AND w.message_id = g.id
+			)
+			SELECT count(*) FROM gone`, messages},
 	}
 	for _, q := range queries {
 		if q.age <= 0 {
 			continue
 		}
-		tag, err := db.Exec(ctx, q.sql, q.age)
-		if err != nil {
+		var n int64
+		if err := db.QueryRow(ctx, q.sql, q.age).Scan(&n); err != nil {
 			return total, fmt.Errorf("prune old rows: %w", err)
 		}
-		total += tag.RowsAffected()
+		total += n
 	}
 	return total, nil
 }

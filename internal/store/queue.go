@@ -40,7 +40,7 @@ type QueuedOutbound struct {
 	Err error
 }
 
-// QueueBatch records async sends as QUEUED (with history) in one statement and wakes the
+// QueueBatch records async sends as QUEUED (the history reads that off the row) in one statement and wakes the
 // dispatchers. A send is queued whatever the session's state: the dispatcher waits for it. A
 // send whose ID is taken is not recorded again (ErrMessageExists), and fails no other row of
 // the batch.
@@ -72,14 +72,12 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 				       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload, scheduled_at)
 			), ins AS (
 				INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
-				                      caption, payload, status, scheduled_at, next_attempt_at)
+				                      caption, payload, status, async, scheduled_at, next_attempt_at)
 				SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
-				       i.caption, i.payload, 'QUEUED', i.scheduled_at, coalesce(i.scheduled_at, now())
+				       i.caption, i.payload, 'QUEUED', true, i.scheduled_at, coalesce(i.scheduled_at, now())
 				FROM input i JOIN sessions s ON s.id = i.session_id
 				ON CONFLICT (id) DO NOTHING
 				RETURNING id, created_at
-			), history AS (
-				INSERT INTO message_events (message_id, status, at) SELECT id, 'QUEUED', created_at FROM ins
 			)
 			SELECT i.id::text, ins.created_at, s.id IS NOT NULL
 			FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
@@ -120,16 +118,20 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 // ready (its head scheduled, backing off or paced), zero when there is none. Only a session's
 // head counts: one whose head backs off is not due, however many messages wait behind it.
 //
-// The sessions with a queue are found by skipping through the queue head index (one probe per
+// The sessions with a queue are found by skipping through the queue index (one probe per
 // session, not one row per queued message) and each head with one more probe, so the cost of
-// a round follows the sessions with a queue, not the backlog.
+// a round follows the sessions with a queue, not the backlog. Every probe orders by the whole
+// queue index: the planner cannot then take the (session_id, created_at) index and filter
+// next_attempt_at, which it would when it thinks most messages are queued (after a burst of
+// scheduled sends, say) and which reads every sent message.
 func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit int) (due []string, next time.Time, err error) {
 	rows, err := db.Query(ctx, `
 		WITH RECURSIVE queued(session_id) AS (
-			(SELECT session_id FROM messages WHERE status = 'QUEUED' ORDER BY session_id LIMIT 1)
+			(SELECT session_id FROM messages WHERE next_attempt_at IS NOT NULL
+			 ORDER BY session_id, coalesce(scheduled_at, created_at), created_at, id LIMIT 1)
 			UNION ALL
-			SELECT (SELECT m.session_id FROM messages m WHERE m.status = 'QUEUED' AND m.session_id > q.session_id
-			        ORDER BY m.session_id LIMIT 1)
+			SELECT (SELECT m.session_id FROM messages m WHERE m.next_attempt_at IS NOT NULL AND m.session_id > q.session_id
+			        ORDER BY m.session_id, coalesce(m.scheduled_at, m.created_at), m.created_at, m.id LIMIT 1)
 			FROM queued q WHERE q.session_id IS NOT NULL
 		), ready AS (
 			SELECT q.session_id, greatest(h.next_attempt_at, s.last_dispatched_at + $1::interval) AS ready_at
@@ -137,7 +139,7 @@ func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit 
 			JOIN sessions s ON s.id = q.session_id
 			CROSS JOIN LATERAL (
 				SELECT next_attempt_at FROM messages
-				WHERE session_id = q.session_id AND status = 'QUEUED'
+				WHERE session_id = q.session_id AND next_attempt_at IS NOT NULL
 				ORDER BY coalesce(scheduled_at, created_at), created_at, id
 				LIMIT 1) h
 		)
@@ -196,7 +198,7 @@ func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead,
 		SELECT `+messageColumns+`, next_attempt_at,
 		       (SELECT status FROM sessions WHERE id = $1), (SELECT last_dispatched_at FROM sessions WHERE id = $1)
 		FROM messages
-		WHERE (SELECT held AND commit_mode = 'off' FROM lease) AND session_id = $1 AND status = 'QUEUED'
+		WHERE (SELECT held AND commit_mode = 'off' FROM lease) AND session_id = $1 AND next_attempt_at IS NOT NULL
 		ORDER BY coalesce(scheduled_at, created_at), created_at, id
 		LIMIT 1 FOR UPDATE`, sessionID).
 		Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
@@ -209,15 +211,18 @@ func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead,
 }
 
 // MarkDispatched records a queued message the worker took, in one statement: SENT with its
-// WhatsApp ID and history, and the session's pacing clock.
+// WhatsApp ID (the history reads SENT off sent_at), out of the queue, and the session's pacing
+// clock.
 func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, at time.Time) error {
 	if _, err := tx.Exec(ctx, `
 		WITH sent AS (
-			UPDATE messages SET status = 'SENT', wa_message_id = $3, sent_at = $4, attempts = attempts + 1,
-				error_message = NULL, updated_at = now()
-			WHERE id = $1 RETURNING id
-		), history AS (
-			INSERT INTO message_events (message_id, status, at) SELECT id, 'SENT', $4 FROM sent
+			UPDATE messages SET status = 'SENT', next_attempt_at = NULL, wa_message_id = nullif($3, ''), sent_at = $4,
+				attempts = attempts + 1, error_message = NULL, updated_at = now()
+			WHERE id = $1 RETURNING id, session_id, wa_message_id
+		), wa AS (
+			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
+			SELECT session_id, wa_message_id, id FROM sent WHERE wa_message_id IS NOT NULL
+			ON CONFLICT DO NOTHING
 		)
 		UPDATE sessions SET last_dispatched_at = $4 WHERE id = $2`, id, sessionID, waID, at); err != nil {
 		return fmt.Errorf("mark dispatched: %w", mapError(err))
@@ -232,7 +237,7 @@ func MarkAttemptFailed(ctx context.Context, tx pgx.Tx, id, reason string, next *
 		status = model.MessageFailed
 	}
 	if _, err := tx.Exec(ctx, `UPDATE messages SET status = $2, attempts = attempts + 1, error_message = $3,
-		next_attempt_at = coalesce($4, next_attempt_at), updated_at = now() WHERE id = $1`, id, status, reason, next); err != nil {
+		next_attempt_at = $4, updated_at = now() WHERE id = $1`, id, status, reason, next); err != nil {
 		return fmt.Errorf("record failed attempt: %w", err)
 	}
 	if next == nil {
@@ -258,7 +263,7 @@ func DeferQueued(ctx context.Context, tx pgx.Tx, id, reason string, next time.Ti
 func CancelQueued(ctx context.Context, db DBTX, sessionID, id string) (found, cancelled bool, status model.MessageStatus, err error) {
 	err = db.QueryRow(ctx, `
 		WITH target AS (SELECT id, status FROM messages WHERE id = $1 AND session_id = $2 FOR UPDATE),
-		     upd AS (UPDATE messages m SET status = 'CANCELLED', updated_at = now() FROM target
+		     upd AS (UPDATE messages m SET status = 'CANCELLED', next_attempt_at = NULL, updated_at = now() FROM target
 		             WHERE m.id = target.id AND target.status = 'QUEUED' RETURNING m.id),
 		     ev AS (INSERT INTO message_events (message_id, status) SELECT id, 'CANCELLED' FROM upd)
 		SELECT (SELECT count(*) FROM target) > 0, (SELECT count(*) FROM upd) > 0,
@@ -282,7 +287,7 @@ type QueueStats struct {
 func GetQueueStats(ctx context.Context, db DBTX) (QueueStats, error) {
 	var s QueueStats
 	err := db.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
-		FROM messages WHERE status = 'QUEUED'`).Scan(&s.Depth, &s.OldestAgeSec)
+		FROM messages WHERE next_attempt_at IS NOT NULL`).Scan(&s.Depth, &s.OldestAgeSec)
 	if err != nil {
 		return s, fmt.Errorf("queue stats: %w", err)
 	}
