@@ -185,6 +185,18 @@ func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Hand
 			return true
 		}
 	}
+	if recorded.Status == model.MessagePending {
+		// Recorded, but the worker's answer never was: the dispatcher sends it (with the same
+		// clientMessageId, which the worker deduplicates), and the retry answers 202 QUEUED.
+		requeued, err := store.RequeueUnansweredMessage(ctx, s.db, sessionID, recorded.ID)
+		if err != nil {
+			respondError(w, r, err)
+			return true
+		}
+		if requeued {
+			recorded.Status = model.MessageQueued
+		}
+	}
 	// Nothing is sent now: the answer is the first attempt's, as a replay is.
 	w.Header().Set("Idempotent-Replayed", "true")
 	rec := &capture{ResponseWriter: w, status: http.StatusOK}
@@ -194,10 +206,10 @@ func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Hand
 }
 
 // answerFromMessage answers a send from the message it recorded, as the send answered: 202
-// QUEUED for an async send, 200 for a message the worker took, 502 with the reason for a
-// failed one. A message still PENDING was recorded but its worker's answer never was: it may
-// have been sent, so it is not sent again, and the answer is the 503 of a worker that did not
-// answer.
+// QUEUED for an async send (or a synchronous one handed to the dispatcher because its
+// worker's answer was never recorded), 200 for a message the worker took, 502 with the reason
+// for a failed one. A message still PENDING is being answered right now by a late first
+// attempt: the answer is the 503 of a worker that did not answer in time.
 func answerFromMessage(w http.ResponseWriter, r *http.Request, msg model.Message) {
 	res := service.SendResult{ID: msg.ID, Type: strings.ToLower(string(msg.Type)), Status: msg.Status, Timestamp: msg.CreatedAt}
 	if msg.To != nil {

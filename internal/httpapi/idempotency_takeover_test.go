@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +136,6 @@ func TestIdempotencyKey_StaleClaimWithRecordedMessage_AnsweredFromItAndNotSentAg
 		{"delivered since", "/api/v1/sendText", "DELIVERED", &deliveredID, nil, http.StatusOK, "SENT"},
 		{"queued async", "/api/v1/sendText?async=true", "QUEUED", nil, nil, http.StatusAccepted, "QUEUED"},
 		{"failed", "/api/v1/sendText", "FAILED", nil, &reason, http.StatusBadGateway, "worker_error"},
-		{"worker's answer never recorded", "/api/v1/sendText", "PENDING", nil, nil, http.StatusServiceUnavailable, "connectivity_error"},
 	}
 	for i, tt := range tests {
 		key := "crash-recorded-" + string(rune('a'+i))
@@ -172,6 +172,32 @@ func TestIdempotencyKey_StaleClaimWithRecordedMessage_AnsweredFromItAndNotSentAg
 	}
 	if sends := worker.sent(); len(sends) != 0 {
 		t.Fatalf("worker received %d sends of recorded messages, want none", len(sends))
+	}
+}
+
+// The first attempt recorded its message and died before the worker's answer was recorded:
+// the retry hands the message to the dispatcher and answers 202 QUEUED; the worker gets it
+// once, under its clientMessageId (deduplicated there, had the first attempt's send gone out).
+func TestIdempotencyKey_StaleClaimWithPendingMessage_HandedToTheDispatcherAndSentOnce(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	id := abandonClaim(t, g, "/api/v1/sendText", "crash-pending", httpapi.IdempotencyStaleAfter+time.Minute)
+	recordMessage(t, g, id, "PENDING", nil, nil)
+
+	res := g.Do(t, http.MethodPost, "/api/v1/sendText", crashBody, append(append([]string{}, apiKey...), "Idempotency-Key", "crash-pending")...)
+	if res.Code != http.StatusAccepted || answerData(t, res)["id"] != id || answerData(t, res)["status"] != "QUEUED" ||
+		res.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry of a claim whose message stayed PENDING: %d %s, want a replayed 202 QUEUED with id %s", res.Code, res.Body, id)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for msgLoad(t, g, id).Status != "SENT" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sends := worker.sent(); len(sends) != 1 || sends[0]["clientMessageId"] != id || msgLoad(t, g, id).Status != "SENT" {
+		t.Fatalf("worker received %v and the message is %s, want one send with clientMessageId %s, SENT", sends, msgLoad(t, g, id).Status, id)
+	}
+	if got := msgHistory(t, g, id); !slices.Equal(got, []string{"PENDING", "QUEUED", "SENT"}) {
+		t.Errorf("history %v, want PENDING, QUEUED (handed to the dispatcher), SENT", got)
 	}
 }
 

@@ -36,6 +36,9 @@ type Dispatcher struct {
 	// Concurrency bounds the sessions sent at once by this replica.
 	Concurrency int
 	Logger      *slog.Logger
+	// UnansweredAfter is how old a synchronous send still PENDING must be before it is handed
+	// to the dispatcher (default UnansweredAfter): older than any request can run.
+	UnansweredAfter time.Duration
 
 	// planned is when Run means to look at the queue next (Unix ms); notified is the earliest
 	// due time announced since Run last planned (Unix ms, 0: none).
@@ -50,6 +53,19 @@ const (
 	dispatchMinWait = 2 * time.Millisecond
 )
 
+// Unanswered sends: a synchronous send whose gateway stopped between its record and the
+// worker's answer stays PENDING. Every replica looks, every unansweredScan, at the sends
+// created since its last look that are older than UnansweredAfter, and hands those still
+// PENDING to the dispatcher (store.RequeueUnanswered); at start it looks back
+// unansweredLookback.
+const (
+	// UnansweredAfter bounds a request: requestTimeout (30 s), the worker's send included,
+	// with room to spare; the Idempotency-Key takeover waits as long.
+	UnansweredAfter    = 2 * time.Minute
+	unansweredScan     = 30 * time.Second
+	unansweredLookback = time.Hour
+)
+
 // attemptTimeout bounds one dispatch: the worker's send and the transaction around it. An
 // attempt under way when the dispatcher stops is allowed to finish within it: cut short, the
 // worker may have sent the message while its record stays QUEUED, and the next dispatcher
@@ -59,9 +75,10 @@ const attemptTimeout = workers.CommandTimeout + 5*time.Second
 // Run dispatches until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
 	wake := make(chan struct{}, 1)
-	var listen sync.WaitGroup
-	listen.Go(func() { d.listen(ctx, wake) })
-	defer listen.Wait()
+	var background sync.WaitGroup
+	background.Go(func() { d.listen(ctx, wake) })
+	background.Go(func() { d.requeueUnanswered(ctx, time.Now().Add(-unansweredLookback), unansweredScan) })
+	defer background.Wait()
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -92,6 +109,39 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			return
 		case <-wake:
 		case <-timer.C:
+		}
+	}
+}
+
+// requeueUnanswered hands to the dispatcher, every interval until ctx ends, the synchronous
+// sends created since the previous look (from since at first) that are older than
+// UnansweredAfter and still PENDING.
+func (d *Dispatcher) requeueUnanswered(ctx context.Context, since time.Time, interval time.Duration) {
+	after := d.UnansweredAfter
+	if after <= 0 {
+		after = UnansweredAfter
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-after)
+		if before.After(since) {
+			n, err := store.RequeueUnanswered(ctx, d.Pool, since, before)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				d.Logger.WarnContext(ctx, "requeue unanswered sends", slog.Any("err", err))
+			case err == nil:
+				since = before
+				if n > 0 {
+					d.Logger.WarnContext(ctx, "sends left without the worker's answer handed to the dispatcher",
+						slog.Int64("count", n))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

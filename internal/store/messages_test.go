@@ -370,20 +370,29 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 	}
 }
 
+// queueListener is a connection of db listening on the queue channel until the test ends.
+func queueListener(t *testing.T, db *pgxpool.Pool) *pgxpool.Conn {
+	t.Helper()
+	conn, err := db.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "UNLISTEN *") // best effort before the pool closes
+		conn.Release()
+	})
+	if _, err := conn.Exec(context.Background(), "LISTEN "+store.QueueChannel); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func TestQueueBatch_NotifiesWhenTheEarliestSendIsDue(t *testing.T) {
 	t.Parallel()
 	db := msgDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := db.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.QueueChannel); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(context.Background(), "UNLISTEN *") //nolint:errcheck // best effort before the pool closes
+	conn := queueListener(t, db)
 	scheduled := func(at *time.Time) store.QueuedMessage {
 		return store.QueuedMessage{OutboundMessage: msgOutbound("live", "m"), ScheduledAt: at}
 	}

@@ -293,3 +293,47 @@ func GetQueueStats(ctx context.Context, db DBTX) (QueueStats, error) {
 	}
 	return s, nil
 }
+
+// RequeueDetail is the history entry of a send handed to the dispatcher because its worker's
+// answer was never recorded.
+const RequeueDetail = "the worker's answer was never recorded (the gateway stopped mid-request): " +
+	"handed to the dispatcher, which sends it with the same clientMessageId"
+
+// RequeueUnanswered hands to the dispatcher the synchronous sends created in [since, before)
+// that are still PENDING: recorded, forwarded or about to be, but their gateway stopped before
+// the worker's answer was recorded. They are QUEUED, due now, with a history entry, and the
+// dispatchers are woken. The worker may have sent one already: the dispatcher hands it over
+// with the same clientMessageId, which the worker answers from its memory. Rows another
+// transaction holds are skipped: a late answer being recorded, or another replica requeueing.
+// created_at is read through its BRIN index, so a scan costs the window, not the table.
+func RequeueUnanswered(ctx context.Context, db DBTX, since, before time.Time) (int64, error) {
+	return requeueUnanswered(ctx, db, `created_at >= $1 AND created_at < $2`, since, before)
+}
+
+// RequeueUnansweredMessage is RequeueUnanswered for one message of a session; it reports
+// whether the message was PENDING and is now QUEUED.
+func RequeueUnansweredMessage(ctx context.Context, db DBTX, sessionID, id string) (bool, error) {
+	n, err := requeueUnanswered(ctx, db, `session_id = $1 AND id = $2::uuid`, sessionID, id)
+	return n > 0, err
+}
+
+func requeueUnanswered(ctx context.Context, db DBTX, where string, a, b any) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `
+		WITH stale AS (
+			SELECT id FROM messages WHERE `+where+` AND status = 'PENDING' AND direction = 'OUTBOUND'
+			FOR UPDATE SKIP LOCKED
+		), requeued AS (
+			UPDATE messages m SET status = 'QUEUED', next_attempt_at = now(), updated_at = now()
+			FROM stale WHERE m.id = stale.id
+			RETURNING m.id
+		), history AS (
+			INSERT INTO message_events (message_id, status, detail) SELECT id, 'QUEUED', $3 FROM requeued
+		)
+		SELECT n, CASE WHEN n > 0 THEN pg_notify($4, '0') END FROM (SELECT count(*) AS n FROM requeued) c`,
+		a, b, RequeueDetail, QueueChannel).Scan(&n, nil)
+	if err != nil {
+		return 0, fmt.Errorf("requeue unanswered sends: %w", mapError(err))
+	}
+	return n, nil
+}

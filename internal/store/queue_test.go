@@ -105,3 +105,60 @@ func TestDueSessions_PacingAndSchedules_MostOverdueFirstAndTheNextReadyTime(t *t
 		t.Fatalf("empty queue: due %v, next %s; want nothing", due, next)
 	}
 }
+
+// TestRequeueUnanswered_OnlyPendingOutboundInTheWindow_QueuedDueNowAndAnnounced hands to the
+// queue the PENDING outbound sends of the window, and nothing else: not a send outside it, not
+// one answered, not an inbound message; the dispatchers hear of it.
+func TestRequeueUnanswered_OnlyPendingOutboundInTheWindow_QueuedDueNowAndAnnounced(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	insert := func(direction, status string, age time.Duration) string {
+		t.Helper()
+		var id string
+		if err := db.QueryRow(ctx, `INSERT INTO messages (session_id, direction, message_type, status, created_at)
+			VALUES ('live', $1, 'TEXT', $2, now() - $3::interval) RETURNING id::text`, direction, status, age).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	inWindow := insert("OUTBOUND", "PENDING", 10*time.Minute)
+	tooOld := insert("OUTBOUND", "PENDING", 2*time.Hour)
+	tooYoung := insert("OUTBOUND", "PENDING", 0)
+	answered := insert("OUTBOUND", "SENT", 10*time.Minute)
+	inbound := insert("INBOUND", "PENDING", 10*time.Minute)
+
+	conn := queueListener(t, db)
+
+	now := time.Now()
+	n, err := store.RequeueUnanswered(ctx, db, now.Add(-time.Hour), now.Add(-time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("requeued %d (%v), want the one PENDING outbound send of the window", n, err)
+	}
+	for id, want := range map[string]string{inWindow: "QUEUED", tooOld: "PENDING", tooYoung: "PENDING", answered: "SENT", inbound: "PENDING"} {
+		var status string
+		var due *time.Time
+		if err := db.QueryRow(ctx, `SELECT status::text, next_attempt_at FROM messages WHERE id = $1`, id).Scan(&status, &due); err != nil {
+			t.Fatal(err)
+		}
+		if status != want || (want == "QUEUED") != (due != nil) {
+			t.Errorf("message %s: %s due %v, want %s", id, status, due, want)
+		}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if note, err := conn.Conn().WaitForNotification(waitCtx); err != nil || !store.QueueDue(note.Payload, now).Before(now.Add(time.Second)) {
+		t.Errorf("dispatchers not told of work due now: %+v %v", note, err)
+	}
+
+	// One message of a session: only when it is still PENDING.
+	if ok, err := store.RequeueUnansweredMessage(ctx, db, "live", tooYoung); err != nil || !ok {
+		t.Errorf("requeue the PENDING message: %v %v, want done", ok, err)
+	}
+	if ok, err := store.RequeueUnansweredMessage(ctx, db, "live", answered); err != nil || ok {
+		t.Errorf("requeue a SENT message: %v %v, want nothing done", ok, err)
+	}
+	if ok, err := store.RequeueUnansweredMessage(ctx, db, "idle", tooOld); err != nil || ok {
+		t.Errorf("requeue another session's message: %v %v, want nothing done", ok, err)
+	}
+}
