@@ -113,6 +113,10 @@ Fixed in the gateway, each with a regression test in its own package:
    into 503, which the idempotency middleware stored as the key's answer (it released keys
    only after 429 and 500). A database outage now releases the key
    (` + "`internal/httpapi`" + `, ` + "`store.ErrDatabaseUnavailable`" + `).
+5. **A client that hung up mid-request was logged as a 500 "request failed"** with context
+   canceled (seen for worker heartbeats cut at the end of a scenario): noise in the error log.
+   It is now logged at info level as 499, and an Idempotency-Key it held is released
+   (` + "`internal/httpapi`" + `).
 
 Open (seen or read, not fixed here):
 
@@ -127,9 +131,6 @@ Open (seen or read, not fixed here):
   (` + "`internal/httpapi/idempotency.go`" + `; tested there, not in these scenarios, whose
   retries come sooner). A claim could be taken over sooner if it named its replica and the
   replica's liveness were known.
-- **A client that hangs up mid-request is logged as a 500 "request failed"** with
-  context canceled (seen for worker heartbeats cut at the end of a scenario): noise in the
-  error log, not a failure.
 - **A worker that crashes after performing a send but before answering** would have the
   message re-sent by the worker its session fails over to, which has no memory of the
   clientMessageId. No run showed it (the window is microseconds); it is inherent in

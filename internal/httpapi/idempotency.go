@@ -250,10 +250,12 @@ func answerFromMessage(w http.ResponseWriter, r *http.Request, msg model.Message
 
 // worthRetrying reports whether a claimed key is released after its request's answer, so that
 // a retry with the same key runs again instead of replaying the answer: rate limited, an
-// internal error, or a database outage (a 503 that stored nothing; replaying it for a day
+// internal error, a client that hung up before its answer (which was never known), or a
+// database outage (a 503 that stored nothing; replaying it for a day
 // would make the key useless). A 503 from a worker is kept: the send may have reached it.
 func worthRetrying(status int, err error) bool {
 	return status == http.StatusTooManyRequests || status == http.StatusInternalServerError ||
+		status == statusClientClosedRequest ||
 		errors.Is(err, store.ErrDatabaseUnavailable)
 }
 

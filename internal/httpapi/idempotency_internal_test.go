@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,6 +45,15 @@ func TestIdempotent_DatabaseOutageReleasesTheKeyWorkerOutageKeepsIt(t *testing.T
 		if got := worthRetrying(rec.status, rec.err); got != tt.release {
 			t.Errorf("%s: key released = %v, want %v", tt.name, got, tt.release)
 		}
+	}
+
+	// A client that hung up never learnt the answer, which may not exist: its retry runs.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := &capture{ResponseWriter: httptest.NewRecorder(), status: http.StatusOK}
+	respondError(rec, respondQuietRequest(ctx), fmt.Errorf("record send: %w", ctx.Err()))
+	if rec.status != statusClientClosedRequest || !worthRetrying(rec.status, rec.err) {
+		t.Errorf("client hung up: answered %d, key released %v; want 499 and released", rec.status, worthRetrying(rec.status, rec.err))
 	}
 }
 

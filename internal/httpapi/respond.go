@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,10 @@ type errorEnvelope struct {
 	Details   []model.FieldError `json:"details,omitempty"`
 	RequestID string             `json:"requestId,omitempty"`
 }
+
+// statusClientClosedRequest is the status logged for a request whose client hung up before
+// its answer (nginx's 499); no client ever reads it.
+const statusClientClosedRequest = 499
 
 // statusOf is the one place that maps an error kind to its HTTP status.
 var statusOf = map[model.Kind]int{
@@ -83,6 +88,13 @@ func respondError(w http.ResponseWriter, r *http.Request, err error) {
 	err = store.Unavailable(err) // a database outage is "try again" (503), not an internal error
 	if c, ok := w.(interface{ answeredError(err error) }); ok {
 		c.answeredError(err) // the idempotency middleware releases a key after a database outage
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client hung up: nobody reads this answer, and nothing failed on our side. The
+		// access log shows 499, as proxies do.
+		loggerFrom(r.Context()).InfoContext(r.Context(), "client closed the request before its answer", slog.Any("err", err))
+		w.WriteHeader(statusClientClosedRequest)
+		return
 	}
 	kind := model.KindOf(err)
 	status, ok := statusOf[kind]

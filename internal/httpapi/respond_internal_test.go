@@ -618,3 +618,42 @@ func TestObserve_MetricsUseTheRoutePatternNotThePath(t *testing.T) {
 		t.Errorf("access log = %s", logs)
 	}
 }
+
+// TestRespondError_ClientHungUp_Logs499NotAFailure: a request whose client went away ends
+// with context canceled; that is logged as 499 at info level, never as a 500 "request
+// failed". The same error while the client still waits is an internal error.
+func TestRespondError_ClientHungUp_Logs499NotAFailure(t *testing.T) {
+	t.Parallel()
+	h, _, logs := newRespondTestServer(t, func(_ *Server, r chi.Router) {
+		r.Get("/slow", func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+			respondError(w, r, fmt.Errorf("record send: %w", r.Context().Err()))
+		})
+		r.Get("/canceled-inside", func(w http.ResponseWriter, r *http.Request) {
+			respondError(w, r, fmt.Errorf("worker call: %w", context.Canceled))
+		})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/slow", nil))
+		close(done)
+	}()
+	cancel()
+	<-done
+	if rec.Code != statusClientClosedRequest {
+		t.Errorf("client gone: status %d, want 499", rec.Code)
+	}
+	out := logs.String()
+	if strings.Contains(out, `"level":"ERROR"`) || !strings.Contains(out, "client closed the request") ||
+		!strings.Contains(out, `"status":499`) {
+		t.Errorf("logs for a client that hung up:\n%s", out)
+	}
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/canceled-inside", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("canceled inside while the client waits: status %d, want 500", rec.Code)
+	}
+}

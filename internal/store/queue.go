@@ -199,7 +199,7 @@ func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead,
 		       (SELECT status FROM sessions WHERE id = $1), (SELECT last_dispatched_at FROM sessions WHERE id = $1)
 		FROM messages
 		WHERE (SELECT held AND commit_mode = 'off' FROM lease) AND session_id = $1 AND next_attempt_at IS NOT NULL
-		ORDER BY coalesce(scheduled_at, created_at), created_at, id
+		ORDER BY coalesce(scheduled_at, created_at), created_at, messages.id -- the uuid, not the id::text it selects
 		LIMIT 1 FOR UPDATE`, sessionID).
 		Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
 			&m.MediaURL, &m.Filename, &m.Caption, &m.Payload, &m.Status, &m.ErrorMessage, &m.Attempts, &m.ScheduledAt,
