@@ -124,6 +124,18 @@ func TestReceipts_BecomeMessageStatuses(t *testing.T) {
 		}
 	}
 	rec.waitFor(t, "three receipts", func() bool { return len(rec.messageStatuses()) >= 3 })
+	// whatsmeow acks each receipt from a goroutine of its own; one still being sent when the
+	// test closes the client races in whatsmeow's socket (its Close writes the connection
+	// SendFrame reads unlocked). The test ends once the server has every ack.
+	rec.waitFor(t, "the receipts' acks", func() bool {
+		acked := 0
+		for _, r := range srv.Received() {
+			if r.Tag == "ack" && r.Attrs["class"] == "receipt" {
+				acked++
+			}
+		}
+		return acked >= 3
+	})
 	want := map[string]string{"3EB0MSG": "DELIVERED", "3EB0MSGread": "READ", "3EB0MSGplayed": "READ"}
 	for _, st := range rec.messageStatuses() {
 		if want[st.MessageID] != st.Status || st.SessionID != "s1" {
