@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -55,6 +56,9 @@ type App struct {
 	// Realtime serves Socket.IO and SSE clients; WebhookDeliverer delivers customer webhooks.
 	Realtime         *realtime.Hub
 	WebhookDeliverer *webhooks.Deliverer
+	// ReplicaID names this replica in gateway_replicas, where it says every store.ReplicaBeat
+	// that it is alive, and in the Idempotency-Key claims it makes.
+	ReplicaID string
 
 	// background loops started by Run, each waited for at shutdown.
 	loops []func(ctx context.Context)
@@ -112,6 +116,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Redis:   rdb,
 		Keys:    redisdb.NewKeys(cfg.RedisKeyPrefix),
 		Metrics: metrics.New(),
+
+		ReplicaID: uuid.NewString(),
 	}
 	a.Metrics.RegisterDBPool(db)
 	a.Metrics.RegisterRedisPool(rdb)
@@ -122,6 +128,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		return nil, err
 	}
 	a.loops = append(a.loops, a.pruneExpired)
+	// Alive from here to Close: the handler serves (and claims keys) without Run in tests.
+	// Not fatal: with AUTO_MIGRATE off the schema may come later; the beats go on trying.
+	if err := store.BeatReplica(ctx, db, a.ReplicaID); err != nil {
+		logger.WarnContext(ctx, "replica heartbeat", slog.Any("err", err))
+	}
+	a.startWriter(ctx, a.beat)
 	a.Bus = events.NewBus()
 	a.WorkerClient = workers.NewClient(cfg.WorkerAuthToken, a.Metrics, logger)
 	sessionEvents := &service.SessionEvents{DB: db, Bus: a.Bus, Logger: logger}
@@ -171,7 +183,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Workers: workerService, SessionEvents: sessionEvents, Sessions: sessions, Monitor: a.HealthMonitor,
 		Messaging: messaging, Quotas: quotas, Usage: usage, Maintenance: &service.Maintenance{DB: db, Logger: logger}, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},
 		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
-		Realtime:   a.Realtime, Webhooks: webhookService,
+		Realtime:   a.Realtime, Webhooks: webhookService, ReplicaID: a.ReplicaID,
 	}).Handler()
 	return a, nil
 }
@@ -223,6 +235,7 @@ func (a *App) pruneExpired(ctx context.Context) {
 	for {
 		for what, prune := range map[string]func(context.Context, store.DBTX) (int64, error){
 			"tokens": store.PruneExpiredTokens, "idempotency keys": store.PruneIdempotencyKeys,
+			"replicas not seen for an hour": store.PruneReplicas,
 			"logs, metrics samples and messages": func(ctx context.Context, db store.DBTX) (int64, error) {
 				return store.PruneOld(ctx, db, a.Config.SystemLogRetention, a.Config.MetricsRetention, a.Config.MessageRetention)
 			},
@@ -240,6 +253,22 @@ func (a *App) pruneExpired(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// beat says every store.ReplicaBeat that this replica is alive, until ctx ends.
+func (a *App) beat(ctx context.Context) {
+	t := time.NewTicker(store.ReplicaBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := store.BeatReplica(ctx, a.DB, a.ReplicaID); err != nil && ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "replica heartbeat", slog.Any("err", err))
 		}
 	}
 }
@@ -306,7 +335,8 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close stops the writers (after they wrote what was queued) and releases the pools.
+// Close stops the writers (after they wrote what was queued), forgets this replica (its
+// requests are over) and releases the pools.
 func (a *App) Close() {
 	if a.Realtime != nil {
 		a.Realtime.Close()
@@ -314,6 +344,13 @@ func (a *App) Close() {
 	if a.stopWriters != nil {
 		a.stopWriters()
 		a.writers.Wait()
+	}
+	if a.ReplicaID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := store.RemoveReplica(ctx, a.DB, a.ReplicaID); err != nil {
+			a.Logger.Warn("remove replica", slog.Any("err", err))
+		}
+		cancel()
 	}
 	if err := a.Redis.Close(); err != nil {
 		a.Logger.Warn("close redis", slog.Any("err", err))

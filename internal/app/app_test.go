@@ -322,3 +322,31 @@ func TestRun_PrunesWebhookDeliveriesPastTheirRetention(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A replica says it is alive from New to Close, and is forgotten at Close: Idempotency-Key
+// claims it held are then taken over at once.
+func TestNew_RegistersTheReplicaUntilClose(t *testing.T) {
+	t.Parallel()
+	g := testenv.NewGateway(t, testenv.Options{})
+	seen := func(db *pgxpool.Pool) bool {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(context.Background(), `SELECT count(*) FROM gateway_replicas WHERE id = $1 AND seen_at > now() - interval '1 minute'`,
+			g.ReplicaID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	if g.ReplicaID == "" || !seen(g.DB) {
+		t.Fatalf("replica %q not registered by New", g.ReplicaID)
+	}
+	observer, err := pgxpool.New(context.Background(), g.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer observer.Close()
+	g.Close()
+	if seen(observer) {
+		t.Error("replica still registered after Close")
+	}
+}

@@ -71,7 +71,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		hash := requestHash(r, body)
 		sessionID := principal(r).SessionID
 
-		claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, idempotencyStaleAfter)
+		claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, s.replicaID, idempotencyStaleAfter)
 		if err != nil {
 			respondError(w, r, err)
 			return
@@ -160,7 +160,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handle
 func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string, existing store.IdempotentResponse) bool {
 	ctx := r.Context()
 	messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
-	taken, recorded, err := store.TakeOverIdempotencyKey(ctx, s.db, sessionID, key, hash, existing.CreatedAt, idempotencyStaleAfter, messageID)
+	taken, recorded, err := store.TakeOverIdempotencyKey(ctx, s.db, sessionID, key, hash, s.replicaID, existing.CreatedAt, idempotencyStaleAfter, messageID)
 	if err != nil {
 		respondError(w, r, err)
 		return true

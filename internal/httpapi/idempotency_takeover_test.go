@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/wagateway/gateway/internal/httpapi"
 	"github.com/wagateway/gateway/internal/service"
 	"github.com/wagateway/gateway/internal/testenv"
@@ -201,6 +203,32 @@ func TestIdempotencyKey_StaleClaimWithPendingMessage_HandedToTheDispatcherAndSen
 	}
 }
 
+// The first attempt's replica was killed a moment ago: its claim is young, but the replica has
+// not been seen for store.ReplicaGoneAfter, so the retry takes the claim over at once instead
+// of answering 409 for 2 minutes, and sends the message once.
+func TestIdempotencyKey_YoungClaimOfAReplicaGone_TakenOverAtOnce(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	id := abandonClaim(t, g, "/api/v1/sendText", "crash-replica", 0)
+	killed := uuid.NewString()
+	for _, q := range []string{
+		`INSERT INTO gateway_replicas (id, seen_at) VALUES ('` + killed + `', now() - interval '1 minute')`,
+		`UPDATE idempotency_keys SET claimed_by = '` + killed + `' WHERE key = 'crash-replica'`,
+	} {
+		if _, err := g.DB.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Waiting for the claim instead would answer 409 in progress after idempotencyWait.
+	res := g.Do(t, http.MethodPost, "/api/v1/sendText", crashBody, append(append([]string{}, apiKey...), "Idempotency-Key", "crash-replica")...)
+	if res.Code != http.StatusOK || answerData(t, res)["id"] != id {
+		t.Fatalf("retry of a claim whose replica is gone: %d %s, want 200 with id %s", res.Code, res.Body, id)
+	}
+	if sends := worker.sent(); len(sends) != 1 || sends[0]["clientMessageId"] != id {
+		t.Fatalf("worker received %v, want one send with clientMessageId %s", sends, id)
+	}
+}
+
 // The first attempt's gateway was stalled, not dead: it records the message right after the
 // retry took the claim over and looked for it (a deferred trigger on the takeover's commit
 // plays it). The retry's own record then meets the message's primary key.
@@ -284,18 +312,23 @@ func TestIdempotencyKey_StaleClaimRacingRetries_WorkerGetsOneSend(t *testing.T) 
 }
 
 // A claim younger than the threshold may belong to a request still running: a retry waits
-// for its answer, then answers 409 in progress. So does a claim made by a gateway from before
-// claims could be taken over (no claimed_at), however old: its message ID was random.
+// for its answer, then answers 409 in progress; so does a young claim of a replica that is
+// alive (this one). So does a claim made by a gateway from before claims could be taken over
+// (no claimed_at), however old: its message ID was random.
 func TestIdempotencyKey_FreshOrOldStyleClaim_StillInProgressAfterTheWait(t *testing.T) {
 	t.Parallel()
 	g, apiKey, worker := asyncSetup(t, nil)
 	abandonClaim(t, g, "/api/v1/sendText", "running", 0)
+	abandonClaim(t, g, "/api/v1/sendText", "running-here", 0)
 	abandonClaim(t, g, "/api/v1/sendText", "old-style", time.Hour)
-	if _, err := g.DB.Exec(context.Background(), `UPDATE idempotency_keys SET claimed_at = NULL WHERE key = 'old-style'`); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{`UPDATE idempotency_keys SET claimed_at = NULL WHERE key = 'old-style'`,
+		`UPDATE idempotency_keys SET claimed_by = '` + g.ReplicaID + `' WHERE key = 'running-here'`} {
+		if _, err := g.DB.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var wg sync.WaitGroup
-	for _, key := range []string{"running", "old-style"} {
+	for _, key := range []string{"running", "running-here", "old-style"} {
 		wg.Go(func() {
 			res := g.Do(t, http.MethodPost, "/api/v1/sendText", crashBody, append(append([]string{}, apiKey...), "Idempotency-Key", key)...)
 			if msg, _ := res.JSON(t)["message"].(string); res.Code != http.StatusConflict || !strings.Contains(msg, "still in progress") {

@@ -50,6 +50,9 @@ type Deps struct {
 	// Realtime serves Socket.IO and SSE; Webhooks manages customer webhooks.
 	Realtime *realtime.Hub
 	Webhooks *service.Webhooks
+	// ReplicaID names this gateway replica in the Idempotency-Key claims it makes (see
+	// store.BeatReplica); empty, its claims are taken over only after idempotencyStaleAfter.
+	ReplicaID string
 }
 
 // Server holds the dependencies of the handlers.
@@ -80,6 +83,8 @@ type Server struct {
 
 	realtime *realtime.Hub
 	webhooks *service.Webhooks
+
+	replicaID string
 }
 
 // NewServer wires the handlers to their dependencies.
@@ -114,5 +119,7 @@ func NewServer(d Deps) *Server {
 
 		realtime: d.Realtime,
 		webhooks: d.Webhooks,
+
+		replicaID: d.ReplicaID,
 	}
 }

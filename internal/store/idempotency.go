@@ -20,19 +20,30 @@ type IdempotentResponse struct {
 	Response    json.RawMessage
 	// CreatedAt is when the key was first claimed; the message ID of its send derives from it.
 	CreatedAt time.Time
-	// Stale is a claim without answer made longer ago than the staleAfter asked for: the
-	// request that made it is over, and its gateway died or lost the database before storing
-	// its answer. TakeOverIdempotencyKey takes it over.
+	// Stale is a claim without answer made longer ago than the staleAfter asked for, or held
+	// by a replica not seen for ReplicaGoneAfter: the request that made it is over, and its
+	// gateway died or lost the database before storing its answer. TakeOverIdempotencyKey
+	// takes it over.
 	Stale bool
 }
 
-// ClaimIdempotencyKey claims a key of a session for a request. claimed is true for the first
-// request, with the new claim's CreatedAt; later ones get the stored row (whose response is
-// empty while the first is still running). The primary key (session_id, key) decides between
-// racing replicas.
-func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash string, staleAfter time.Duration) (claimed bool, existing IdempotentResponse, err error) {
-	err = db.QueryRow(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at) VALUES ($1, $2, $3, now())
-		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at`, sessionID, key, requestHash).Scan(&existing.CreatedAt)
+// staleClaim is the SQL condition of a stale claim of idempotency_keys ($staleAfter is the
+// parameter number of staleAfter, $replicaGone that of ReplicaGoneAfter).
+func staleClaim(staleAfter, replicaGone int) string {
+	return fmt.Sprintf(`(status_code IS NULL AND (claimed_at < now() - $%d::interval
+		OR (claimed_by IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM gateway_replicas r WHERE r.id = claimed_by AND r.seen_at > now() - $%d::interval))))`,
+		staleAfter, replicaGone)
+}
+
+// ClaimIdempotencyKey claims a key of a session for a request served by the gateway replica
+// named replica. claimed is true for the first request, with the new claim's CreatedAt; later
+// ones get the stored row (whose response is empty while the first is still running). The
+// primary key (session_id, key) decides between racing replicas.
+func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, staleAfter time.Duration) (claimed bool, existing IdempotentResponse, err error) {
+	err = db.QueryRow(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at, claimed_by)
+		VALUES ($1, $2, $3, now(), nullif($4, '')::uuid)
+		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at`, sessionID, key, requestHash, replica).Scan(&existing.CreatedAt)
 	if err == nil {
 		existing.RequestHash = requestHash
 		return true, existing, nil
@@ -45,12 +56,11 @@ func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHa
 }
 
 // GetIdempotencyKey loads a claimed key; a claim without answer made longer than staleAfter
-// ago is Stale.
+// ago, or held by a replica gone, is Stale.
 func GetIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, staleAfter time.Duration) (IdempotentResponse, error) {
 	var r IdempotentResponse
-	err := db.QueryRow(ctx, `SELECT request_hash, status_code, response, created_at,
-			status_code IS NULL AND coalesce(claimed_at < now() - $3::interval, false)
-		FROM idempotency_keys WHERE session_id = $1 AND key = $2`, sessionID, key, staleAfter).
+	err := db.QueryRow(ctx, `SELECT request_hash, status_code, response, created_at, coalesce(`+staleClaim(3, 4)+`, false)
+		FROM idempotency_keys WHERE session_id = $1 AND key = $2`, sessionID, key, staleAfter, ReplicaGoneAfter).
 		Scan(&r.RequestHash, &r.StatusCode, &r.Response, &r.CreatedAt, &r.Stale)
 	if err != nil {
 		return r, fmt.Errorf("load idempotency key: %w", mapError(err))
@@ -59,22 +69,22 @@ func GetIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, stal
 }
 
 // TakeOverIdempotencyKey takes over a stale claim (see IdempotentResponse.Stale) of the
-// request hashed requestHash, made at createdAt, for a retry of that request. taken is false
-// when the claim is not stale (any more): answered, released, or taken over by another retry
-// meanwhile; the conditional update decides between racing retries, on any replica. A taken
-// claim is the caller's, as if it had just claimed it: it must store an answer or release it.
+// request hashed requestHash, made at createdAt, for a retry of that request served by
+// replica. taken is false when the claim is not stale (any more): answered, released, or
+// taken over by another retry meanwhile; the conditional update decides between racing
+// retries, on any replica. A taken claim is the caller's, as if it had just claimed it: it
+// must store an answer or release it.
 //
 // messageID is the ID the claim's send records its message under. When that message exists,
 // the first attempt recorded it before it died: it is returned, and must not be sent again.
 // It is looked for in the same transaction as the takeover, so that the answer does not
 // depend on a look made before another retry's takeover.
-func TakeOverIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash string, createdAt time.Time,
+func TakeOverIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, createdAt time.Time,
 	staleAfter time.Duration, messageID string) (taken bool, recorded *model.Message, err error) {
 	err = WithTxOn(ctx, db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET claimed_at = now()
-			WHERE session_id = $1 AND key = $2 AND request_hash = $3 AND created_at = $4
-			  AND status_code IS NULL AND claimed_at < now() - $5::interval`,
-			sessionID, key, requestHash, createdAt, staleAfter)
+		tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET claimed_at = now(), claimed_by = nullif($7, '')::uuid
+			WHERE session_id = $1 AND key = $2 AND request_hash = $3 AND created_at = $4 AND `+staleClaim(5, 6),
+			sessionID, key, requestHash, createdAt, staleAfter, ReplicaGoneAfter, replica)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/model"
@@ -14,10 +15,17 @@ import (
 
 const idemStaleAfter = 2 * time.Minute
 
-// idemClaim claims key of session ses-1 for hash and returns the claim's created_at.
+// idemClaim claims key of session ses-1 for hash, by no named replica, and returns the claim's
+// created_at.
 func idemClaim(t *testing.T, db *pgxpool.Pool, key, hash string) time.Time {
 	t.Helper()
-	claimed, k, err := store.ClaimIdempotencyKey(context.Background(), db, "ses-1", key, hash, idemStaleAfter)
+	return idemClaimBy(t, db, "", key, hash)
+}
+
+// idemClaimBy is idemClaim by a replica.
+func idemClaimBy(t *testing.T, db *pgxpool.Pool, replica, key, hash string) time.Time {
+	t.Helper()
+	claimed, k, err := store.ClaimIdempotencyKey(context.Background(), db, "ses-1", key, hash, replica, idemStaleAfter)
 	if err != nil || !claimed || k.CreatedAt.IsZero() {
 		t.Fatalf("claim %s: claimed=%v created=%v err=%v", key, claimed, k.CreatedAt, err)
 	}
@@ -41,7 +49,7 @@ func idemGet(t *testing.T, db *pgxpool.Pool, key string) store.IdempotentRespons
 
 func idemTakeOver(t *testing.T, db *pgxpool.Pool, key, hash string, createdAt time.Time, messageID string) (bool, *model.Message) {
 	t.Helper()
-	taken, msg, err := store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", key, hash, createdAt, idemStaleAfter, messageID)
+	taken, msg, err := store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", key, hash, "", createdAt, idemStaleAfter, messageID)
 	if err != nil {
 		t.Fatalf("take over %s: %v", key, err)
 	}
@@ -111,7 +119,7 @@ func TestTakeOverIdempotencyKey_RacingRetries_OneTakesItOver(t *testing.T) {
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			taken[i], _, errs[i] = store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", "k", "h", created, idemStaleAfter, idemMessageID)
+			taken[i], _, errs[i] = store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", "k", "h", "", created, idemStaleAfter, idemMessageID)
 		})
 	}
 	close(start)
@@ -149,7 +157,7 @@ func TestTakeOverIdempotencyKey_MessageRecorded_ReturnsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgExec(t, db, `INSERT INTO idempotency_keys (session_id, key, request_hash, created_at, claimed_at) VALUES ('ses-2', 'k', 'h', $1, $1)`, created2)
-	taken, msg, err = store.TakeOverIdempotencyKey(context.Background(), db, "ses-2", "k", "h", created2, idemStaleAfter, idemMessageID)
+	taken, msg, err = store.TakeOverIdempotencyKey(context.Background(), db, "ses-2", "k", "h", "", created2, idemStaleAfter, idemMessageID)
 	if err != nil || !taken || msg != nil {
 		t.Fatalf("another session's message: taken=%v message=%v err=%v, want taken without message", taken, msg, err)
 	}
@@ -170,5 +178,49 @@ func TestTakeOverIdempotencyKey_ClaimFromBeforeTakeovers_NeverTakenOver(t *testi
 	}
 	if taken, _ := idemTakeOver(t, db, "k", "h", created, idemMessageID); taken {
 		t.Fatal("a claim without claimed_at was taken over")
+	}
+}
+
+// A claim names its replica: while the replica says it is alive the claim is not stale, however
+// long its request runs below idempotencyStaleAfter; once the replica has not been seen for
+// ReplicaGoneAfter (killed), or is gone (stopped), a retry takes the claim over at once, and
+// then holds it for its own replica.
+func TestTakeOverIdempotencyKey_ClaimOfAReplicaGone_TakenOverAtOnce(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1")
+	ctx := context.Background()
+	alive, killed, stopped, retry := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, r := range []string{alive, killed, stopped, retry} {
+		if err := store.BeatReplica(ctx, db, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := map[string]time.Time{"alive": idemClaimBy(t, db, alive, "alive", "h"),
+		"killed": idemClaimBy(t, db, killed, "killed", "h"), "stopped": idemClaimBy(t, db, stopped, "stopped", "h")}
+	msgExec(t, db, `UPDATE gateway_replicas SET seen_at = now() - $2::interval WHERE id = $1`, killed, store.ReplicaGoneAfter+time.Second)
+	if err := store.RemoveReplica(ctx, db, stopped); err != nil {
+		t.Fatal(err)
+	}
+
+	for key, wantStale := range map[string]bool{"alive": false, "killed": true, "stopped": true} {
+		if k := idemGet(t, db, key); k.Stale != wantStale {
+			t.Errorf("claim of the %s replica: stale %v, want %v", key, k.Stale, wantStale)
+		}
+		taken, _, err := store.TakeOverIdempotencyKey(ctx, db, "ses-1", key, "h", retry, created[key], idemStaleAfter, idemMessageID)
+		if err != nil || taken != wantStale {
+			t.Errorf("take over the claim of the %s replica: %v (%v), want %v", key, taken, err, wantStale)
+		}
+	}
+	// Taken over, the claim is the retry's replica's, which is alive.
+	if k := idemGet(t, db, "killed"); k.Stale {
+		t.Error("a claim just taken over by a live replica is stale")
+	}
+
+	if n, err := store.PruneReplicas(ctx, db); err != nil || n != 0 {
+		t.Errorf("pruned %d replicas (%v), want none seen within the hour", n, err)
+	}
+	msgExec(t, db, `UPDATE gateway_replicas SET seen_at = now() - interval '2 hours' WHERE id = $1`, killed)
+	if n, err := store.PruneReplicas(ctx, db); err != nil || n != 1 {
+		t.Errorf("pruned %d replicas (%v), want the one unseen for two hours", n, err)
 	}
 }
