@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -27,26 +28,45 @@ import (
 type ctxKey int
 
 const (
-	requestIDKey ctxKey = iota
-	loggerKey
-	clientIPKey
+	requestKey ctxKey = iota
 )
 
+// requestInfo is what requestContext knows of a request, in its context as one value.
+type requestInfo struct {
+	id, ip string
+	base   *slog.Logger
+	// logger is base with the request ID, made on first use: most requests log only the
+	// access line, which names the ID itself.
+	once   sync.Once
+	logger *slog.Logger
+}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestKey).(*requestInfo)
+	return info
+}
+
 func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if info := requestInfoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 func loggerFrom(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
-		return l
+	info := requestInfoFrom(ctx)
+	if info == nil {
+		return slog.Default()
 	}
-	return slog.Default()
+	info.once.Do(func() { info.logger = info.base.With(slog.String("request_id", info.id)) })
+	return info.logger
 }
 
 func clientIPFrom(ctx context.Context) string {
-	ip, _ := ctx.Value(clientIPKey).(string)
-	return ip
+	if info := requestInfoFrom(ctx); info != nil {
+		return info.ip
+	}
+	return ""
 }
 
 // saneRequestID accepts a client's X-Request-ID only when it cannot hurt logs or headers.
@@ -74,12 +94,8 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		ip := clientIP(r, s.cfg.TrustedProxies)
-		logger := s.logger.With(slog.String("request_id", id))
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, clientIPKey, ip)
-		ctx = context.WithValue(ctx, loggerKey, logger)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		info := &requestInfo{id: id, ip: clientIP(r, s.cfg.TrustedProxies), base: s.logger}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey, info)))
 	})
 }
 
@@ -167,6 +183,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			level = slog.LevelDebug
 		}
 		attrs := []slog.Attr{
+			slog.String("request_id", requestIDFrom(r.Context())),
 			slog.String("method", r.Method),
 			// The path only: query strings may carry tokens.
 			slog.String("path", r.URL.Path),
@@ -180,7 +197,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if principal != "" {
 			attrs = append(attrs, slog.String("principal", principal))
 		}
-		loggerFrom(r.Context()).LogAttrs(r.Context(), level, "request", attrs...)
+		s.logger.LogAttrs(r.Context(), level, "request", attrs...) // names the request ID itself
 	})
 }
 

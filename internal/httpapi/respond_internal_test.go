@@ -135,7 +135,12 @@ func respondDecodeError(t *testing.T, rec *httptest.ResponseRecorder) respondErr
 // respondQuietRequest is a request whose context carries a discarding logger, for calling
 // respondError without the middleware chain.
 func respondQuietRequest(ctx context.Context) *http.Request {
-	ctx = context.WithValue(ctx, loggerKey, slog.New(slog.DiscardHandler))
+	info := requestInfoFrom(ctx)
+	if info == nil {
+		info = &requestInfo{}
+		ctx = context.WithValue(ctx, requestKey, info)
+	}
+	info.base = slog.New(slog.DiscardHandler)
 	return httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
 }
 
@@ -452,7 +457,7 @@ func TestRespondError_MapsEveryKindToItsStatus(t *testing.T) {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			t.Parallel()
 			err := fmt.Errorf("wrapped: %w", model.Errorf(tt.kind, "human text for %s", tt.kind))
-			req := respondQuietRequest(context.WithValue(context.Background(), requestIDKey, "req-1"))
+			req := respondQuietRequest(context.WithValue(context.Background(), requestKey, &requestInfo{id: "req-1"}))
 			rec := httptest.NewRecorder()
 			respondError(rec, req, err)
 
