@@ -117,22 +117,22 @@ Fixed in the gateway, each with a regression test in its own package:
    canceled (seen for worker heartbeats cut at the end of a scenario): noise in the error log.
    It is now logged at info level as 499, and an Idempotency-Key it held is released
    (` + "`internal/httpapi`" + `).
+6. **An idempotency key whose first request died with its replica answered 409 "still in
+   progress"** (Async sends through the balancer across the kill: the client's HTTP library
+   retried the cut request within seconds, with its Idempotency-Key), until the key was
+   pruned after 24 h. The message ID of a send with a key now derives from the key and its
+   claim; a claim names its replica, every replica says it is alive every 2 s in
+   ` + "`gateway_replicas`" + `, and a retry takes over a claim without answer once its replica
+   has not been seen for 8 s (within the 10 s a retry waits), or after 2 minutes whatever its
+   replica. It answers from the message the first attempt recorded (a send left PENDING is
+   handed to the dispatcher), or sends it once when there is none
+   (` + "`internal/httpapi/idempotency.go`" + `, ` + "`store.TakeOverIdempotencyKey`" + `).
 
 Open (seen or read, not fixed here):
 
-- **An idempotency key whose first request died with its replica answers 409 "still in
-  progress" for a while** (the 409s of "Async sends through the balancer across the kill":
-  the client's HTTP library retried the cut request within seconds, with its
-  Idempotency-Key), and so does a claim taken just before PostgreSQL went down (the 409s of
-  the retries after the outage). It used to last until the key was pruned after 24 h. Now
-  the message ID of a send with a key derives from the key and its claim, and a retry takes
-  over a claim left without answer once its replica has not been seen for 20 s (every replica
-  says it is alive every 5 s in ` + "`gateway_replicas`" + `), or after 2 minutes whatever its replica:
-  it answers from the message the first attempt recorded (a send left PENDING is handed to
-  the dispatcher), or sends it once when there is none
-  (` + "`internal/httpapi/idempotency.go`" + `; tested there, not in these scenarios, whose
-  retries come sooner). A claim cut from PostgreSQL on a live replica still waits the 2
-  minutes.
+- **A claim taken just before PostgreSQL went down answers 409 "still in progress" for 2
+  minutes** (the 409s of the retries after the outage): its replica is alive, so only the
+  2-minute limit frees it. Then a retry takes it over (see fix 6).
 - **A worker that crashes after performing a send but before answering** would have the
   message re-sent by the worker its session fails over to, which has no memory of the
   clientMessageId. No run showed it (the window is microseconds); it is inherent in

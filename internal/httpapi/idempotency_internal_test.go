@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wagateway/gateway/internal/model"
+	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/workers"
 )
 
@@ -63,5 +64,18 @@ func TestIdempotencyStaleAfter_OutlastsAnyRequest(t *testing.T) {
 	t.Parallel()
 	if longest := requestTimeout + workers.CommandTimeout; idempotencyStaleAfter < 2*longest {
 		t.Fatalf("a claim is stale after %s, less than twice the longest request (%s)", idempotencyStaleAfter, longest)
+	}
+}
+
+// A retry made right after its first request's replica was killed waits for the claim; the
+// replica must be known gone before that wait ends, so that the retry takes the claim over
+// instead of answering 409.
+func TestReplicaGoneAfter_WithinTheWaitForAClaim(t *testing.T) {
+	t.Parallel()
+	// Its last beat came at the latest when it was killed: it is gone at most
+	// ReplicaGoneAfter later.
+	if store.ReplicaGoneAfter >= idempotencyWait {
+		t.Fatalf("a replica is gone %s after its last beat, not within the %s a retry waits",
+			store.ReplicaGoneAfter, idempotencyWait)
 	}
 }

@@ -8,10 +8,12 @@ import (
 
 const (
 	// ReplicaBeat is how often a running gateway says it is alive (BeatReplica).
-	ReplicaBeat = 5 * time.Second
+	ReplicaBeat = 2 * time.Second
 	// ReplicaGoneAfter is how long a replica may go unseen before it is taken for dead: an
-	// Idempotency-Key claim it holds is then taken over by a retry at once. Four beats:
-	// a replica slow to write one is not taken for dead.
+	// Idempotency-Key claim it holds is then taken over by a retry at once. Four beats, so
+	// that a replica slow to write one is not taken for dead; and less than the 10 s a retry
+	// waits for a claim, so that a client retrying at once after the kill gets its answer
+	// instead of 409.
 	ReplicaGoneAfter = 4 * ReplicaBeat
 )
 
