@@ -40,10 +40,10 @@ type QueuedOutbound struct {
 	Err error
 }
 
-// QueueBatch records async sends as QUEUED (the history reads that off the row) in one statement and wakes the
-// dispatchers. A send is queued whatever the session's state: the dispatcher waits for it. A
-// send whose ID is taken is not recorded again (ErrMessageExists), and fails no other row of
-// the batch.
+// QueueBatch records async sends as QUEUED (the history reads that off the row) in one
+// statement and wakes the dispatchers. A send is queued whatever the session's state: the
+// dispatcher waits for it. A send whose ID is taken is not recorded again (ErrMessageExists),
+// and fails no other row of the batch.
 func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]QueuedOutbound, error) {
 	out := make([]QueuedOutbound, len(rows))
 	c := newSendColumns(len(rows))
