@@ -59,6 +59,9 @@ type App struct {
 	// ReplicaID names this replica in gateway_replicas, where it says every store.ReplicaBeat
 	// that it is alive, and in the Idempotency-Key claims it makes.
 	ReplicaID string
+	// LateWrites keeps what a request could not write because PostgreSQL went away after
+	// the work was done, and writes it once the database is back.
+	LateWrites *store.LateWrites
 
 	// background loops started by Run, each waited for at shutdown.
 	loops []func(ctx context.Context)
@@ -152,8 +155,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	quotas := &service.Quotas{Redis: rdb, Limiter: limiter, Keys: a.Keys, TierLimits: cfg.TierLimits,
 		Metrics: a.Metrics, Logger: logger}
 	usage := &service.UsageRecorder{DB: db, Logger: logger}
+	late := &store.LateWrites{Logger: logger, Kept: func(n int) { a.Metrics.LateWrites.Set(float64(n)) }}
+	a.LateWrites = late
+	a.startWriter(ctx, late.Run)
 	messaging := service.NewMessaging(service.MessagingDeps{DB: db, Router: a.Router, Client: a.WorkerClient, Bus: a.Bus,
-		Quotas: quotas, Metrics: a.Metrics, Logger: logger})
+		Quotas: quotas, Metrics: a.Metrics, Logger: logger, LateWrites: late})
 	// The group-commit writers serve requests, so they run from here to Close, not only
 	// while Run serves: tests drive the handler directly.
 	a.startWriter(ctx, messaging.Run)
@@ -184,6 +190,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Messaging: messaging, Quotas: quotas, Usage: usage, Maintenance: &service.Maintenance{DB: db, Logger: logger}, Guard: netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate},
 		WorkerAuth: &service.WorkerAuth{DB: db, SharedToken: cfg.WorkerAuthToken, RequireOwnToken: cfg.WorkerRequireOwnToken},
 		Realtime:   a.Realtime, Webhooks: webhookService, ReplicaID: a.ReplicaID,
+		LateWrites: late,
 	}).Handler()
 	return a, nil
 }

@@ -127,12 +127,19 @@ Fixed in the gateway, each with a regression test in its own package:
    replica. It answers from the message the first attempt recorded (a send left PENDING is
    handed to the dispatcher), or sends it once when there is none
    (` + "`internal/httpapi/idempotency.go`" + `, ` + "`store.TakeOverIdempotencyKey`" + `).
+7. **A send whose database went away midway answered 503 and held its key for 2 minutes**
+   (PostgreSQL crashed: 409 "still in progress" for retries after the outage, and a message
+   left PENDING until the dispatcher's 2-minute sweep). A send the worker performed while the
+   database went away now answers 200 and its answer is recorded once the database is back
+   (` + "`store.LateWrites`" + `, retried every 100 ms to 1 s); a send cut off before the worker
+   abandons its key, which a retry takes over at once and which answers from the message if
+   its record committed after all (` + "`store.AbandonIdempotencyKey`" + `).
 
 Open (seen or read, not fixed here):
 
-- **A claim taken just before PostgreSQL went down answers 409 "still in progress" for 2
-  minutes** (the 409s of the retries after the outage): its replica is alive, so only the
-  2-minute limit frees it. Then a retry takes it over (see fix 6).
+- **A claim whose own INSERT lost its acknowledgement** (committed, connection gone) is
+  unknown to its request, which answers 503 without abandoning it: retries answer 409 until
+  the claim is 2 minutes old. Read in the code; no run showed it.
 - **A worker that crashes after performing a send but before answering** would have the
   message re-sent by the worker its session fails over to, which has no memory of the
   clientMessageId. No run showed it (the window is microseconds); it is inherent in

@@ -70,22 +70,27 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		hash := requestHash(r, body)
 		sessionID := principal(r).SessionID
-
-		claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, s.replicaID, idempotencyStaleAfter)
-		if err != nil {
-			respondError(w, r, err)
-			return
-		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !claimed {
-			s.replay(w, r, next, sessionID, key, hash, existing)
-			return
-		}
 
-		messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
-		rec := &capture{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(service.WithMessageID(r.Context(), messageID)))
-		s.keepAnswer(r.Context(), sessionID, key, rec)
+		deadline := time.Now().Add(idempotencyWait)
+		for {
+			claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, s.replicaID, idempotencyStaleAfter)
+			if err != nil {
+				respondError(w, r, err)
+				return
+			}
+			if claimed {
+				messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
+				rec := &capture{ResponseWriter: w, status: http.StatusOK}
+				next.ServeHTTP(rec, r.WithContext(service.WithMessageID(r.Context(), messageID)))
+				s.keepAnswer(r.Context(), sessionID, key, rec)
+				return
+			}
+			if !s.replay(w, r, next, sessionID, key, hash, existing, deadline) {
+				return
+			}
+			// The request that held the key released it: this retry claims it and runs.
+		}
 	})
 }
 
@@ -95,25 +100,45 @@ func requestHash(r *http.Request, body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// keepAnswer stores the answer of the request that holds a key, or releases the key when the
-// answer is worth retrying.
+// keepAnswer stores the answer of the request that holds a key, or releases or abandons the
+// key (see keyAfter).
+//
+// When PostgreSQL is away, the write is kept and made once it is back (LateWrites): until
+// then a retry waits for the claim, as for a request still running.
 func (s *Server) keepAnswer(ctx context.Context, sessionID, key string, rec *capture) {
 	ctx = context.WithoutCancel(ctx)
-	if worthRetrying(rec.status, rec.err) {
-		if err := store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key); err != nil {
-			loggerFrom(ctx).ErrorContext(ctx, "release idempotency key", slog.Any("err", err))
+	var what string
+	var write func(context.Context) error
+	switch keyAfter(rec.status, rec.err) {
+	case keyReleased:
+		what, write = "release idempotency key", func(ctx context.Context) error {
+			return store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key)
 		}
-		return
+	case keyAbandoned:
+		what, write = "abandon idempotency key", func(ctx context.Context) error {
+			return store.AbandonIdempotencyKey(ctx, s.db, sessionID, key, s.replicaID)
+		}
+	default:
+		what, write = "store idempotent response", func(ctx context.Context) error {
+			return store.CompleteIdempotencyKey(ctx, s.db, sessionID, key, rec.status, rec.body.Bytes())
+		}
 	}
-	if err := store.CompleteIdempotencyKey(ctx, s.db, sessionID, key, rec.status, rec.body.Bytes()); err != nil {
-		loggerFrom(ctx).ErrorContext(ctx, "store idempotent response", slog.Any("err", err))
+	err := write(ctx)
+	switch {
+	case err == nil:
+	case s.late.Keep(err, what, write):
+		loggerFrom(ctx).WarnContext(ctx, "database unavailable: "+what+" once it is back", slog.Any("err", err))
+	default:
+		loggerFrom(ctx).ErrorContext(ctx, what, slog.Any("err", err))
 	}
 }
 
 // replay answers a repeated key: the stored answer, 409 for another body, or, while the first
-// request is still running, its answer once it is there. A stale claim is taken over.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string, existing store.IdempotentResponse) {
-	deadline := time.Now().Add(idempotencyWait)
+// request is still running, its answer once it is there (409 when it is not by deadline). A
+// stale claim is taken over. It reports released, without answering, when the first request
+// released the key meanwhile: the caller claims it again.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string,
+	existing store.IdempotentResponse, deadline time.Time) (released bool) {
 	for {
 		if existing.RequestHash != hash {
 			respondError(w, r, model.Errorf(model.KindConflict, "This Idempotency-Key was used with a different request"))
@@ -124,30 +149,29 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handle
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.WriteHeader(*existing.StatusCode)
 			_, _ = w.Write(existing.Response)
-			return
+			return false
 		}
 		// A stale claim another retry took over first is waited for like any running one.
 		if existing.Stale && s.takeOver(w, r, next, sessionID, key, hash, existing) {
-			return
+			return false
 		}
 		if time.Now().After(deadline) {
 			respondError(w, r, model.Errorf(model.KindConflict, "A request with this Idempotency-Key is still in progress"))
-			return
+			return false
 		}
 		select {
 		case <-r.Context().Done():
-			return
+			return false
 		case <-time.After(50 * time.Millisecond):
 		}
 		var err error
 		existing, err = store.GetIdempotencyKey(r.Context(), s.db, sessionID, key, idempotencyStaleAfter)
 		if errors.Is(err, model.ErrNotFound) {
-			respondError(w, r, model.Errorf(model.KindConflict, "The first request with this Idempotency-Key failed; retry it"))
-			return
+			return true
 		}
 		if err != nil {
 			respondError(w, r, err)
-			return
+			return false
 		}
 	}
 }
@@ -248,15 +272,34 @@ func answerFromMessage(w http.ResponseWriter, r *http.Request, msg model.Message
 	}
 }
 
-// worthRetrying reports whether a claimed key is released after its request's answer, so that
-// a retry with the same key runs again instead of replaying the answer: rate limited, an
-// internal error, a client that hung up before its answer (which was never known), or a
-// database outage (a 503 that stored nothing; replaying it for a day
-// would make the key useless). A 503 from a worker is kept: the send may have reached it.
-func worthRetrying(status int, err error) bool {
-	return status == http.StatusTooManyRequests || status == http.StatusInternalServerError ||
-		status == statusClientClosedRequest ||
-		errors.Is(err, store.ErrDatabaseUnavailable)
+// keyOutcome is what becomes of a claimed key once its request answered.
+type keyOutcome int
+
+const (
+	// keyAnswered: the answer is stored and replayed to retries.
+	keyAnswered keyOutcome = iota
+	// keyReleased: the claim is forgotten, and a retry runs as a first request.
+	keyReleased
+	// keyAbandoned: the claim is left for a retry to take over at once (see
+	// store.AbandonIdempotencyKey).
+	keyAbandoned
+)
+
+// keyAfter tells what becomes of a claimed key after its request's answer. Rate limited, an
+// internal error, or a client that hung up before its answer (which was never known) release
+// it: a retry runs again instead of replaying the answer. A database outage abandons it: the
+// 503 stored nothing, and replaying it for a day would make the key useless, but a statement
+// whose commit was lost may have recorded the message, which the retry's takeover finds
+// instead of sending a second one. A 503 from a worker is kept: the send may have reached it.
+func keyAfter(status int, err error) keyOutcome {
+	switch {
+	case errors.Is(err, store.ErrDatabaseUnavailable):
+		return keyAbandoned
+	case status == http.StatusTooManyRequests || status == http.StatusInternalServerError ||
+		status == statusClientClosedRequest:
+		return keyReleased
+	}
+	return keyAnswered
 }
 
 // capture keeps a copy of what a handler writes, and the error it answered with.

@@ -14,11 +14,11 @@ import (
 )
 
 // A send answered 503 because PostgreSQL went away after its Idempotency-Key was claimed
-// stored nothing: the key is released so that the client's retry runs, instead of the 503
-// being replayed for a day. A 503 from an unreachable worker keeps its answer (the send may
-// have reached the worker). Found with the fault suite (issue 13), which made database
-// outages answer 503 instead of the 500 that released keys before.
-func TestIdempotent_DatabaseOutageReleasesTheKeyWorkerOutageKeepsIt(t *testing.T) {
+// stored no answer: the key is abandoned so that the client's retry takes it over, instead of
+// the 503 being replayed for a day. A 503 from an unreachable worker keeps its answer (the
+// send may have reached the worker). Found with the fault suite (issue 13), which made
+// database outages answer 503 instead of the 500 that released keys before.
+func TestIdempotent_DatabaseOutageAbandonsTheKeyWorkerOutageKeepsIt(t *testing.T) {
 	t.Parallel()
 	answer := func(cause error) *capture {
 		rec := &capture{ResponseWriter: httptest.NewRecorder(), status: http.StatusOK}
@@ -26,25 +26,25 @@ func TestIdempotent_DatabaseOutageReleasesTheKeyWorkerOutageKeepsIt(t *testing.T
 		return rec
 	}
 	tests := []struct {
-		name    string
-		cause   error
-		status  int
-		release bool
+		name   string
+		cause  error
+		status int
+		key    keyOutcome
 	}{
-		{"database gone mid-request", fmt.Errorf("queue send: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, true},
-		{"worker did not answer", model.Errorf(model.KindConnectivity, "Worker did not answer in time"), http.StatusServiceUnavailable, false},
-		{"worker answered an error", model.Errorf(model.KindWorker, "Worker error: boom"), http.StatusBadGateway, false},
-		{"rate limited", model.Errorf(model.KindRateLimited, "slow down"), http.StatusTooManyRequests, true},
-		{"internal error", fmt.Errorf("boom"), http.StatusInternalServerError, true},
-		{"session not connected", model.Errorf(model.KindConflict, "not connected"), http.StatusConflict, false},
+		{"database gone mid-request", fmt.Errorf("queue send: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, keyAbandoned},
+		{"worker did not answer", model.Errorf(model.KindConnectivity, "Worker did not answer in time"), http.StatusServiceUnavailable, keyAnswered},
+		{"worker answered an error", model.Errorf(model.KindWorker, "Worker error: boom"), http.StatusBadGateway, keyAnswered},
+		{"rate limited", model.Errorf(model.KindRateLimited, "slow down"), http.StatusTooManyRequests, keyReleased},
+		{"internal error", fmt.Errorf("boom"), http.StatusInternalServerError, keyReleased},
+		{"session not connected", model.Errorf(model.KindConflict, "not connected"), http.StatusConflict, keyAnswered},
 	}
 	for _, tt := range tests {
 		rec := answer(tt.cause)
 		if rec.status != tt.status {
 			t.Errorf("%s: answered %d, want %d", tt.name, rec.status, tt.status)
 		}
-		if got := worthRetrying(rec.status, rec.err); got != tt.release {
-			t.Errorf("%s: key released = %v, want %v", tt.name, got, tt.release)
+		if got := keyAfter(rec.status, rec.err); got != tt.key {
+			t.Errorf("%s: key outcome %d, want %d", tt.name, got, tt.key)
 		}
 	}
 
@@ -53,8 +53,8 @@ func TestIdempotent_DatabaseOutageReleasesTheKeyWorkerOutageKeepsIt(t *testing.T
 	cancel()
 	rec := &capture{ResponseWriter: httptest.NewRecorder(), status: http.StatusOK}
 	respondError(rec, respondQuietRequest(ctx), fmt.Errorf("record send: %w", ctx.Err()))
-	if rec.status != statusClientClosedRequest || !worthRetrying(rec.status, rec.err) {
-		t.Errorf("client hung up: answered %d, key released %v; want 499 and released", rec.status, worthRetrying(rec.status, rec.err))
+	if rec.status != statusClientClosedRequest || keyAfter(rec.status, rec.err) != keyReleased {
+		t.Errorf("client hung up: answered %d, key outcome %d; want 499 and released", rec.status, keyAfter(rec.status, rec.err))
 	}
 }
 

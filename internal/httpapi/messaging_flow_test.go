@@ -24,6 +24,8 @@ type sendingWorker struct {
 	paced int
 	// refused counts the sends answered 429.
 	refused int
+	// beforeAnswer, when set, runs before each send is answered (sends paced or not).
+	beforeAnswer func()
 }
 
 func newSendingWorker(t testing.TB) *sendingWorker {
@@ -39,6 +41,11 @@ func newSendingWorker(t testing.TB) *sendingWorker {
 			raw, _ := io.ReadAll(r.Body)
 			_ = json.Unmarshal(raw, &body)
 			w.mu.Lock()
+			if hook := w.beforeAnswer; hook != nil {
+				w.mu.Unlock()
+				hook()
+				w.mu.Lock()
+			}
 			if w.paced > 0 {
 				w.paced--
 				w.refused++

@@ -16,6 +16,7 @@ import (
 	"github.com/wagateway/gateway/internal/realtime"
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/workers"
 )
 
@@ -53,6 +54,9 @@ type Deps struct {
 	// ReplicaID names this gateway replica in the Idempotency-Key claims it makes (see
 	// store.BeatReplica); empty, its claims are taken over only after idempotencyStaleAfter.
 	ReplicaID string
+	// LateWrites keeps the answers of Idempotency-Keys that PostgreSQL went away before
+	// storing (none: the claim waits until it is stale).
+	LateWrites *store.LateWrites
 }
 
 // Server holds the dependencies of the handlers.
@@ -85,6 +89,7 @@ type Server struct {
 	webhooks *service.Webhooks
 
 	replicaID string
+	late      *store.LateWrites
 }
 
 // NewServer wires the handlers to their dependencies.
@@ -121,5 +126,6 @@ func NewServer(d Deps) *Server {
 		webhooks: d.Webhooks,
 
 		replicaID: d.ReplicaID,
+		late:      d.LateWrites,
 	}
 }

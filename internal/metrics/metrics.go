@@ -31,6 +31,9 @@ type Metrics struct {
 	DispatchAttempts *prometheus.CounterVec
 	DispatchLatency  prometheus.Histogram
 
+	// LateWrites is how many writes wait for PostgreSQL to come back (store.LateWrites).
+	LateWrites prometheus.Gauge
+
 	// Events counts real-time clients and events, and customer webhook deliveries.
 	Events *Events
 }
@@ -96,6 +99,10 @@ func New() *Metrics {
 			Help:    "Time from an async send's due time to its hand-off to the worker.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
 		}),
+		LateWrites: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_db_late_writes",
+			Help: "Writes kept during a database outage (answers of sends the workers performed, Idempotency-Key answers), waiting for PostgreSQL.",
+		}),
 	}
 	m.HealthMonitor = newHealthMonitor()
 	reg.MustRegister(m.HealthMonitor.collectors()...)
@@ -106,7 +113,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPRequestDuration, m.RateLimitRejections,
 		m.WorkerCalls, m.WorkerCallDuration, m.WorkerCallErrors, m.WorkerBreakerState, m.Placements,
-		m.Messages, m.SendDuration, m.QuotaRejections, m.DispatchAttempts, m.DispatchLatency,
+		m.Messages, m.SendDuration, m.QuotaRejections, m.DispatchAttempts, m.DispatchLatency, m.LateWrites,
 	)
 	return m
 }

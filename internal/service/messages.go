@@ -31,6 +31,9 @@ type MessagingDeps struct {
 	Quotas  *Quotas
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
+	// LateWrites keeps the worker's answer to a send when PostgreSQL went away while the
+	// worker sent it (none: the send answers 503).
+	LateWrites *store.LateWrites
 }
 
 // Messaging sends messages through workers and records every one of them.
@@ -98,7 +101,9 @@ type SendResult struct {
 // Send records the message (PENDING) before anything else, forwards it to the session's
 // worker with our ID as clientMessageId, and records the worker's answer. A session that is
 // not CONNECTED is 409; an unreachable worker 503, a worker error 502 — the message stays
-// recorded as FAILED with the reason in every case.
+// recorded as FAILED with the reason in every case. An answer that cannot be recorded
+// because PostgreSQL went away meanwhile is recorded once it is back (LateWrites): the send
+// answers what the worker did.
 func (m *Messaging) Send(ctx context.Context, p *auth.Principal, sessionID string, out Outgoing) (SendResult, error) {
 	start := time.Now()
 	res, err := m.send(ctx, p, sessionID, out)
@@ -173,6 +178,13 @@ func (m *Messaging) fail(ctx context.Context, sessionID, id string, kind model.M
 
 func (m *Messaging) recordOutcome(ctx context.Context, o store.SendOutcome) error {
 	_, err := m.outcomes.Do(context.WithoutCancel(ctx), o)
+	if m.LateWrites.Keep(err, "record the answer of send "+o.ID, func(ctx context.Context) error {
+		return store.RecordSendOutcomeBatch(ctx, m.DB, []store.SendOutcome{o})
+	}) {
+		m.Logger.WarnContext(ctx, "database unavailable: the answer of a send is recorded once it is back",
+			slog.String("message_id", o.ID), slog.String("status", string(o.Status)), slog.Any("err", err))
+		return nil
+	}
 	return err
 }
 

@@ -125,6 +125,20 @@ func ReleaseIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string) 
 	return nil
 }
 
+// AbandonIdempotencyKey leaves the claim that the gateway replica named replica made for a
+// request that lost PostgreSQL midway to be taken over at once by a retry (it is Stale from
+// now on): the request's outcome is unknown to it (a statement whose commit was lost may have
+// recorded the message), and the takeover answers from the message if there is one, or sends.
+func AbandonIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, replica string) error {
+	_, err := db.Exec(ctx, `UPDATE idempotency_keys SET claimed_at = '-infinity', claimed_by = NULL
+		WHERE session_id = $1 AND key = $2 AND status_code IS NULL AND claimed_by IS NOT DISTINCT FROM nullif($3, '')::uuid`,
+		sessionID, key, replica)
+	if err != nil {
+		return fmt.Errorf("abandon idempotency key: %w", err)
+	}
+	return nil
+}
+
 // PruneIdempotencyKeys deletes keys older than a day.
 func PruneIdempotencyKeys(ctx context.Context, db DBTX) (int64, error) {
 	tag, err := db.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'`)

@@ -36,10 +36,14 @@ func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	var netErr *net.OpError
 	switch {
+	case errors.As(err, &connectErr):
+		// No connection, whatever the server said: starting up, out of slots, or the
+		// database closed to connections.
+		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exceptions; 57P01–57P03: shutting down, crashed, starting up.
 		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
-	case errors.As(err, &connectErr), errors.As(err, &netErr), errors.Is(err, pgconn.ErrConnClosed):
+	case errors.As(err, &netErr), errors.Is(err, pgconn.ErrConnClosed):
 		return true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
