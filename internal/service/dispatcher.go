@@ -337,12 +337,8 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 
 func (d *Dispatcher) publisher(head store.QueueHead, waID string, status model.MessageStatus, at time.Time) func() {
 	return func() {
-		sess, err := store.GetSession(context.Background(), d.Pool, head.SessionID) //nolint:contextcheck // after commit, for the owner's ID only
-		if err != nil {
-			return
-		}
 		d.Messaging.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: head.SessionID,
-			UserID: sess.UserID, At: at, Payload: map[string]any{"sessionId": head.SessionID, "messageId": waID,
+			UserID: head.UserID, At: at, Payload: map[string]any{"sessionId": head.SessionID, "messageId": waID,
 				"id": head.ID, "status": status, "timestamp": at}})
 	}
 }

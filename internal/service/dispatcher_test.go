@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wagateway/gateway/internal/events"
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/service"
 )
@@ -76,5 +77,44 @@ func TestDispatcher_SendLeftPendingByAStoppedGateway_IsHandedToTheQueue(t *testi
 	if len(history) != 2 || history[0] != model.MessagePending || history[1] != model.MessageQueued ||
 		view.StatusHistory[1].Detail == nil {
 		t.Errorf("history %+v, want PENDING then QUEUED with the reason", view.StatusHistory)
+	}
+}
+
+// A queued send the dispatcher settles is announced to its session's owner (the realtime hub
+// and the user's webhooks are keyed by the owner): the owner comes with the queue head, with
+// no lookup of the session per send.
+func TestDispatcher_SettledSendIsAnnouncedToTheSessionsOwner(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	announced, unsubscribe := f.bus.Subscribe(16)
+	defer unsubscribe()
+	queued, err := f.svc.Queue(ctx, f.user, "s-1", textOut("6281234567890"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The worker of s-1 refuses every send: with one attempt allowed, the send ends FAILED.
+	d := &service.Dispatcher{Pool: f.db, Messaging: f.svc, MinInterval: time.Millisecond, RetryBase: time.Millisecond,
+		RetryMax: time.Millisecond, MaxAttempts: 1, Concurrency: 1, Logger: slog.New(slog.DiscardHandler)}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { d.Run(runCtx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-announced:
+			if e.Type != events.MessageStatusUpdated || e.Payload.(map[string]any)["id"] != queued.ID {
+				continue
+			}
+			if e.UserID != f.user.UserID || e.SessionID != "s-1" || e.Payload.(map[string]any)["status"] != model.MessageFailed {
+				t.Fatalf("announced %+v, want FAILED for user %s on s-1", e, f.user.UserID)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the settled send was not announced within 10s")
+		}
 	}
 }

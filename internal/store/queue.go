@@ -175,11 +175,13 @@ type QueueHead struct {
 	NextAttemptAt    time.Time
 	SessionStatus    model.SessionStatus
 	LastDispatchedAt *time.Time
+	// UserID owns the session (the events of the send name it).
+	UserID string
 }
 
 // LockQueueHead takes the session's dispatch lock for the transaction and locks the first
 // queued message of the session (by scheduled time, then creation), returned with the
-// session's state; ErrNotFound when the queue is empty or another dispatcher, on any replica,
+// session's state and owner; ErrNotFound when the queue is empty or another dispatcher, on any replica,
 // holds the session, so that at most one sends a session's queue at a time. One statement.
 //
 // The transaction then commits without waiting for its WAL to reach the disk (synchronous_commit
@@ -196,14 +198,15 @@ func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead,
 			       set_config('synchronous_commit', 'off', true) AS commit_mode
 		)
 		SELECT `+messageColumns+`, next_attempt_at,
-		       (SELECT status FROM sessions WHERE id = $1), (SELECT last_dispatched_at FROM sessions WHERE id = $1)
-		FROM messages
+		       s.session_status, s.last_dispatched_at, s.owner_id
+		FROM messages,
+		     LATERAL (SELECT status AS session_status, last_dispatched_at, user_id AS owner_id FROM sessions WHERE id = $1) s
 		WHERE (SELECT held AND commit_mode = 'off' FROM lease) AND session_id = $1 AND next_attempt_at IS NOT NULL
 		ORDER BY coalesce(scheduled_at, created_at), created_at, messages.id -- the uuid, not the id::text it selects
-		LIMIT 1 FOR UPDATE`, sessionID).
+		LIMIT 1 FOR UPDATE OF messages`, sessionID).
 		Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
 			&m.MediaURL, &m.Filename, &m.Caption, &m.Payload, &m.Status, &m.ErrorMessage, &m.Attempts, &m.ScheduledAt,
-			&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.CreatedAt, &h.NextAttemptAt, &h.SessionStatus, &h.LastDispatchedAt)
+			&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.CreatedAt, &h.NextAttemptAt, &h.SessionStatus, &h.LastDispatchedAt, &h.UserID)
 	if err != nil {
 		return h, fmt.Errorf("queue head of %s: %w", sessionID, mapError(err))
 	}
