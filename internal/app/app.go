@@ -264,21 +264,38 @@ func (a *App) pruneExpired(ctx context.Context) {
 	}
 }
 
-// beat says every store.ReplicaBeat that this replica is alive, until ctx ends.
+// beat says every store.ReplicaBeat that this replica is alive, until ctx ends. A beat that
+// failed is tried again every replicaBeatRetry: after a database outage longer than
+// store.ReplicaGoneAfter the replica's claims look abandoned until it beats again.
 func (a *App) beat(ctx context.Context) {
-	t := time.NewTicker(store.ReplicaBeat)
+	t := time.NewTimer(store.ReplicaBeat)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := store.BeatReplica(ctx, a.DB, a.ReplicaID); err != nil && ctx.Err() == nil {
-			a.Logger.WarnContext(ctx, "replica heartbeat", slog.Any("err", err))
+		next := store.ReplicaBeat
+		err := store.BeatReplica(ctx, a.DB, a.ReplicaID)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			if !failing { // once per failure, not every retry
+				a.Logger.WarnContext(ctx, "replica heartbeat", slog.Any("err", err))
+			}
+			failing, next = true, replicaBeatRetry
+		case failing:
+			a.Logger.InfoContext(ctx, "replica heartbeat written again")
+			failing = false
 		}
+		t.Reset(next)
 	}
 }
+
+// replicaBeatRetry is how soon a failed replica heartbeat is tried again.
+const replicaBeatRetry = 250 * time.Millisecond
 
 // Migrate runs fn with a migrator on db.
 func Migrate(ctx context.Context, db *pgxpool.Pool, logger *slog.Logger, fn func(*store.Migrator) error) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/testenv"
 )
 
@@ -151,8 +152,15 @@ func TestIdempotencyKey_RetryWaitingForAReleasedKey_ClaimsItAndSends(t *testing.
 	go func() { answers <- g.Do(t, http.MethodPost, "/api/v1/sendText", body, headers...) }()
 	<-first
 	go func() { answers <- g.Do(t, http.MethodPost, "/api/v1/sendText", body, headers...) }()
-	// The retry polls the claim every 50 ms; let it start waiting before the first answers.
-	time.Sleep(300 * time.Millisecond)
+	// The first request answers once the retry waits for its key.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.Logs.String(), "waiting for the request that holds the Idempotency-Key") {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("the retry did not wait for the key within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(release)
 
 	codes := map[int]int{}
@@ -248,5 +256,33 @@ func TestSendText_DatabaseGoneWhileRecording_RetryTakesTheKeyOverAndSendsOnce(t 
 				t.Fatalf("worker received %v, want one send with clientMessageId %s", sends, id)
 			}
 		})
+	}
+}
+
+// After a database outage a replica says it is alive again at once, not at its next regular
+// beat: until it does, its Idempotency-Key claims look abandoned to retries.
+func TestReplicaHeartbeat_WrittenAgainAtOnceAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	g := testenv.NewGateway(t, testenv.Options{})
+	db := newDatabaseSwitch(t, g)
+	db.cut(t)
+	time.Sleep(store.ReplicaBeat + store.ReplicaBeat/4) // at least one beat fails
+	db.restore(t)
+	restored := time.Now()
+
+	deadline := restored.Add(10 * time.Second)
+	for {
+		var seen time.Time
+		err := g.DB.QueryRow(context.Background(), `SELECT seen_at FROM gateway_replicas WHERE id = $1`, g.ReplicaID).Scan(&seen)
+		if err == nil && seen.After(restored.Add(-100*time.Millisecond)) {
+			if waited := time.Since(restored); waited > store.ReplicaBeat/2 {
+				t.Fatalf("the heartbeat was written %s after the database came back, want within %s", waited, store.ReplicaBeat/2)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat within 10s of the database coming back (err %v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -75,6 +75,9 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		deadline := time.Now().Add(idempotencyWait)
 		for {
 			claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, s.replicaID, idempotencyStaleAfter)
+			if errors.Is(err, model.ErrNotFound) && time.Now().Before(deadline) {
+				continue // released between the claim's INSERT and the look at who holds it
+			}
 			if err != nil {
 				respondError(w, r, err)
 				return
@@ -83,7 +86,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
 				rec := &capture{ResponseWriter: w, status: http.StatusOK}
 				next.ServeHTTP(rec, r.WithContext(service.WithMessageID(r.Context(), messageID)))
-				s.keepAnswer(r.Context(), sessionID, key, rec)
+				s.keepAnswer(r.Context(), sessionID, key, existing.ClaimedAt, rec)
 				return
 			}
 			if !s.replay(w, r, next, sessionID, key, hash, existing, deadline) {
@@ -100,27 +103,28 @@ func requestHash(r *http.Request, body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// keepAnswer stores the answer of the request that holds a key, or releases or abandons the
-// key (see keyAfter).
+// keepAnswer stores the answer of the request that holds the claim of a key made at
+// claimedAt, or releases or abandons the claim (see keyAfter).
 //
 // When PostgreSQL is away, the write is kept and made once it is back (LateWrites): until
-// then a retry waits for the claim, as for a request still running.
-func (s *Server) keepAnswer(ctx context.Context, sessionID, key string, rec *capture) {
+// then a retry waits for the claim, as for a request still running, or takes it over if it
+// looks stale meanwhile, in which case the kept write changes nothing: it names its claim.
+func (s *Server) keepAnswer(ctx context.Context, sessionID, key string, claimedAt time.Time, rec *capture) {
 	ctx = context.WithoutCancel(ctx)
 	var what string
 	var write func(context.Context) error
 	switch keyAfter(rec.status, rec.err) {
 	case keyReleased:
 		what, write = "release idempotency key", func(ctx context.Context) error {
-			return store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key)
+			return store.ReleaseIdempotencyKey(ctx, s.db, sessionID, key, claimedAt)
 		}
 	case keyAbandoned:
 		what, write = "abandon idempotency key", func(ctx context.Context) error {
-			return store.AbandonIdempotencyKey(ctx, s.db, sessionID, key, s.replicaID)
+			return store.AbandonIdempotencyKey(ctx, s.db, sessionID, key, claimedAt)
 		}
 	default:
 		what, write = "store idempotent response", func(ctx context.Context) error {
-			return store.CompleteIdempotencyKey(ctx, s.db, sessionID, key, rec.status, rec.body.Bytes())
+			return store.CompleteIdempotencyKey(ctx, s.db, sessionID, key, claimedAt, rec.status, rec.body.Bytes())
 		}
 	}
 	err := write(ctx)
@@ -139,6 +143,7 @@ func (s *Server) keepAnswer(ctx context.Context, sessionID, key string, rec *cap
 // released the key meanwhile: the caller claims it again.
 func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string,
 	existing store.IdempotentResponse, deadline time.Time) (released bool) {
+	waiting := false
 	for {
 		if existing.RequestHash != hash {
 			respondError(w, r, model.Errorf(model.KindConflict, "This Idempotency-Key was used with a different request"))
@@ -158,6 +163,11 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handle
 		if time.Now().After(deadline) {
 			respondError(w, r, model.Errorf(model.KindConflict, "A request with this Idempotency-Key is still in progress"))
 			return false
+		}
+		if !waiting {
+			waiting = true
+			loggerFrom(r.Context()).DebugContext(r.Context(), "waiting for the request that holds the Idempotency-Key",
+				slog.String("session_id", sessionID))
 		}
 		select {
 		case <-r.Context().Done():
@@ -184,14 +194,15 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, next http.Handle
 func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Handler, sessionID, key, hash string, existing store.IdempotentResponse) bool {
 	ctx := r.Context()
 	messageID := service.IdempotentMessageID(sessionID, key, existing.CreatedAt)
-	taken, recorded, err := store.TakeOverIdempotencyKey(ctx, s.db, sessionID, key, hash, s.replicaID, existing.CreatedAt, idempotencyStaleAfter, messageID)
+	took, err := store.TakeOverIdempotencyKey(ctx, s.db, sessionID, key, hash, s.replicaID, existing.CreatedAt, idempotencyStaleAfter, messageID)
 	if err != nil {
 		respondError(w, r, err)
 		return true
 	}
-	if !taken {
+	if !took.Taken {
 		return false
 	}
+	recorded := took.Recorded
 	loggerFrom(ctx).WarnContext(ctx, "idempotency key taken over from a request that left it without answer",
 		slog.String("session_id", sessionID), slog.String("message_id", messageID), slog.Bool("message_recorded", recorded != nil))
 	if recorded == nil {
@@ -205,7 +216,7 @@ func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Hand
 		}
 		if recorded == nil {
 			held.release()
-			s.keepAnswer(ctx, sessionID, key, held)
+			s.keepAnswer(ctx, sessionID, key, took.ClaimedAt, held)
 			return true
 		}
 	}
@@ -225,7 +236,7 @@ func (s *Server) takeOver(w http.ResponseWriter, r *http.Request, next http.Hand
 	w.Header().Set("Idempotent-Replayed", "true")
 	rec := &capture{ResponseWriter: w, status: http.StatusOK}
 	answerFromMessage(rec, r, *recorded)
-	s.keepAnswer(ctx, sessionID, key, rec)
+	s.keepAnswer(ctx, sessionID, key, took.ClaimedAt, rec)
 	return true
 }
 

@@ -20,6 +20,10 @@ type IdempotentResponse struct {
 	Response    json.RawMessage
 	// CreatedAt is when the key was first claimed; the message ID of its send derives from it.
 	CreatedAt time.Time
+	// ClaimedAt, set by ClaimIdempotencyKey for the claim it made, names that claim: a
+	// takeover claims the key anew, and what the first claim's request writes afterwards
+	// (CompleteIdempotencyKey and the others take ClaimedAt) then changes nothing.
+	ClaimedAt time.Time
 	// Stale is a claim without answer made longer ago than the staleAfter asked for, or held
 	// by a replica not seen for ReplicaGoneAfter: the request that made it is over, and its
 	// gateway died or lost the database before storing its answer. TakeOverIdempotencyKey
@@ -43,7 +47,8 @@ func staleClaim(staleAfter, replicaGone int) string {
 func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, staleAfter time.Duration) (claimed bool, existing IdempotentResponse, err error) {
 	err = db.QueryRow(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at, claimed_by)
 		VALUES ($1, $2, $3, now(), nullif($4, '')::uuid)
-		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at`, sessionID, key, requestHash, replica).Scan(&existing.CreatedAt)
+		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at, claimed_at`, sessionID, key, requestHash, replica).
+		Scan(&existing.CreatedAt, &existing.ClaimedAt)
 	if err == nil {
 		existing.RequestHash = requestHash
 		return true, existing, nil
@@ -68,9 +73,19 @@ func GetIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, stal
 	return r, nil
 }
 
+// Takeover is what TakeOverIdempotencyKey did.
+type Takeover struct {
+	// Taken is false when the claim was not stale (any more).
+	Taken bool
+	// ClaimedAt names the retry's claim (see IdempotentResponse.ClaimedAt).
+	ClaimedAt time.Time
+	// Recorded is the message the first attempt recorded, if it did.
+	Recorded *model.Message
+}
+
 // TakeOverIdempotencyKey takes over a stale claim (see IdempotentResponse.Stale) of the
 // request hashed requestHash, made at createdAt, for a retry of that request served by
-// replica. taken is false when the claim is not stale (any more): answered, released, or
+// replica. It is not taken when the claim is not stale (any more): answered, released, or
 // taken over by another retry meanwhile; the conditional update decides between racing
 // retries, on any replica. A taken claim is the caller's, as if it had just claimed it: it
 // must store an answer or release it.
@@ -80,59 +95,66 @@ func GetIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, stal
 // It is looked for in the same transaction as the takeover, so that the answer does not
 // depend on a look made before another retry's takeover.
 func TakeOverIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, createdAt time.Time,
-	staleAfter time.Duration, messageID string) (taken bool, recorded *model.Message, err error) {
-	err = WithTxOn(ctx, db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET claimed_at = now(), claimed_by = nullif($7, '')::uuid
-			WHERE session_id = $1 AND key = $2 AND request_hash = $3 AND created_at = $4 AND `+staleClaim(5, 6),
-			sessionID, key, requestHash, createdAt, staleAfter, ReplicaGoneAfter, replica)
-		if err != nil || tag.RowsAffected() == 0 {
+	staleAfter time.Duration, messageID string) (Takeover, error) {
+	var t Takeover
+	err := WithTxOn(ctx, db, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE idempotency_keys SET claimed_at = now(), claimed_by = nullif($7, '')::uuid
+			WHERE session_id = $1 AND key = $2 AND request_hash = $3 AND created_at = $4 AND `+staleClaim(5, 6)+`
+			RETURNING claimed_at`,
+			sessionID, key, requestHash, createdAt, staleAfter, ReplicaGoneAfter, replica).Scan(&t.ClaimedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		taken = true
+		t.Taken = true
 		msg, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1 AND session_id = $2`,
 			messageID, sessionID))
 		switch {
 		case err == nil:
-			recorded = &msg
+			t.Recorded = &msg
 		case !errors.Is(err, model.ErrNotFound):
 			return err
 		}
 		return nil
 	})
 	if err != nil {
-		return false, nil, fmt.Errorf("take over idempotency key: %w", mapError(err))
+		return Takeover{}, fmt.Errorf("take over idempotency key: %w", mapError(err))
 	}
-	return taken, recorded, nil
+	return t, nil
 }
 
-// CompleteIdempotencyKey stores the answer to replay.
-func CompleteIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, status int, response json.RawMessage) error {
-	_, err := db.Exec(ctx, `UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE session_id = $1 AND key = $2`,
-		sessionID, key, status, response)
+// CompleteIdempotencyKey stores the answer to replay, for the claim made at claimedAt.
+func CompleteIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, claimedAt time.Time, status int, response json.RawMessage) error {
+	_, err := db.Exec(ctx, `UPDATE idempotency_keys SET status_code = $4, response = $5
+		WHERE session_id = $1 AND key = $2 AND claimed_at = $3 AND status_code IS NULL`,
+		sessionID, key, claimedAt, status, response)
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
 	}
 	return nil
 }
 
-// ReleaseIdempotencyKey forgets a claim whose request ended in a way worth retrying (rate
-// limited, or an internal error before anything reached a worker).
-func ReleaseIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string) error {
-	_, err := db.Exec(ctx, `DELETE FROM idempotency_keys WHERE session_id = $1 AND key = $2 AND response IS NULL`, sessionID, key)
+// ReleaseIdempotencyKey forgets the claim made at claimedAt, whose request ended in a way
+// worth retrying (rate limited, or an internal error before anything reached a worker).
+func ReleaseIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, claimedAt time.Time) error {
+	_, err := db.Exec(ctx, `DELETE FROM idempotency_keys WHERE session_id = $1 AND key = $2 AND claimed_at = $3 AND response IS NULL`,
+		sessionID, key, claimedAt)
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}
 	return nil
 }
 
-// AbandonIdempotencyKey leaves the claim that the gateway replica named replica made for a
-// request that lost PostgreSQL midway to be taken over at once by a retry (it is Stale from
-// now on): the request's outcome is unknown to it (a statement whose commit was lost may have
-// recorded the message), and the takeover answers from the message if there is one, or sends.
-func AbandonIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, replica string) error {
+// AbandonIdempotencyKey leaves the claim made at claimedAt, for a request that lost
+// PostgreSQL midway, to be taken over at once by a retry (it is Stale from now on): the
+// request's outcome is unknown to it (a statement whose commit was lost may have recorded the
+// message), and the takeover answers from the message if there is one, or sends.
+func AbandonIdempotencyKey(ctx context.Context, db DBTX, sessionID, key string, claimedAt time.Time) error {
 	_, err := db.Exec(ctx, `UPDATE idempotency_keys SET claimed_at = '-infinity', claimed_by = NULL
-		WHERE session_id = $1 AND key = $2 AND status_code IS NULL AND claimed_by IS NOT DISTINCT FROM nullif($3, '')::uuid`,
-		sessionID, key, replica)
+		WHERE session_id = $1 AND key = $2 AND claimed_at = $3 AND status_code IS NULL`,
+		sessionID, key, claimedAt)
 	if err != nil {
 		return fmt.Errorf("abandon idempotency key: %w", err)
 	}

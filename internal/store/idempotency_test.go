@@ -38,6 +38,16 @@ func idemAge(t *testing.T, db *pgxpool.Pool, key string, age time.Duration) {
 	msgExec(t, db, `UPDATE idempotency_keys SET claimed_at = claimed_at - $2::interval WHERE session_id = 'ses-1' AND key = $1`, key, age)
 }
 
+// idemClaimedAt is when the key's current claim was made.
+func idemClaimedAt(t *testing.T, db *pgxpool.Pool, key string) time.Time {
+	t.Helper()
+	var at time.Time
+	if err := db.QueryRow(context.Background(), `SELECT claimed_at FROM idempotency_keys WHERE session_id = 'ses-1' AND key = $1`, key).Scan(&at); err != nil {
+		t.Fatalf("claimed_at of %s: %v", key, err)
+	}
+	return at
+}
+
 func idemGet(t *testing.T, db *pgxpool.Pool, key string) store.IdempotentResponse {
 	t.Helper()
 	k, err := store.GetIdempotencyKey(context.Background(), db, "ses-1", key, idemStaleAfter)
@@ -49,11 +59,11 @@ func idemGet(t *testing.T, db *pgxpool.Pool, key string) store.IdempotentRespons
 
 func idemTakeOver(t *testing.T, db *pgxpool.Pool, key, hash string, createdAt time.Time, messageID string) (bool, *model.Message) {
 	t.Helper()
-	taken, msg, err := store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", key, hash, "", createdAt, idemStaleAfter, messageID)
+	took, err := store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", key, hash, "", createdAt, idemStaleAfter, messageID)
 	if err != nil {
 		t.Fatalf("take over %s: %v", key, err)
 	}
-	return taken, msg
+	return took.Taken, took.Recorded
 }
 
 const idemMessageID = "6a4c3c1e-7d7f-5b0a-9e51-0c1f6f3d2a10"
@@ -93,7 +103,7 @@ func TestTakeOverIdempotencyKey_OnlyAStaleUnansweredClaim_AndOnlyOnce(t *testing
 	}
 
 	// An answered claim is never stale, however old.
-	if err := store.CompleteIdempotencyKey(ctx, db, "ses-1", "k", 200, []byte(`{"success":true}`)); err != nil {
+	if err := store.CompleteIdempotencyKey(ctx, db, "ses-1", "k", idemClaimedAt(t, db, "k"), 200, []byte(`{"success":true}`)); err != nil {
 		t.Fatal(err)
 	}
 	idemAge(t, db, "k", time.Hour)
@@ -119,7 +129,9 @@ func TestTakeOverIdempotencyKey_RacingRetries_OneTakesItOver(t *testing.T) {
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			taken[i], _, errs[i] = store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", "k", "h", "", created, idemStaleAfter, idemMessageID)
+			var took store.Takeover
+			took, errs[i] = store.TakeOverIdempotencyKey(context.Background(), db, "ses-1", "k", "h", "", created, idemStaleAfter, idemMessageID)
+			taken[i] = took.Taken
 		})
 	}
 	close(start)
@@ -157,7 +169,8 @@ func TestTakeOverIdempotencyKey_MessageRecorded_ReturnsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgExec(t, db, `INSERT INTO idempotency_keys (session_id, key, request_hash, created_at, claimed_at) VALUES ('ses-2', 'k', 'h', $1, $1)`, created2)
-	taken, msg, err = store.TakeOverIdempotencyKey(context.Background(), db, "ses-2", "k", "h", "", created2, idemStaleAfter, idemMessageID)
+	took, err := store.TakeOverIdempotencyKey(context.Background(), db, "ses-2", "k", "h", "", created2, idemStaleAfter, idemMessageID)
+	taken, msg = took.Taken, took.Recorded
 	if err != nil || !taken || msg != nil {
 		t.Fatalf("another session's message: taken=%v message=%v err=%v, want taken without message", taken, msg, err)
 	}
@@ -206,7 +219,8 @@ func TestTakeOverIdempotencyKey_ClaimOfAReplicaGone_TakenOverAtOnce(t *testing.T
 		if k := idemGet(t, db, key); k.Stale != wantStale {
 			t.Errorf("claim of the %s replica: stale %v, want %v", key, k.Stale, wantStale)
 		}
-		taken, _, err := store.TakeOverIdempotencyKey(ctx, db, "ses-1", key, "h", retry, created[key], idemStaleAfter, idemMessageID)
+		took, err := store.TakeOverIdempotencyKey(ctx, db, "ses-1", key, "h", retry, created[key], idemStaleAfter, idemMessageID)
+		taken := took.Taken
 		if err != nil || taken != wantStale {
 			t.Errorf("take over the claim of the %s replica: %v (%v), want %v", key, taken, err, wantStale)
 		}
@@ -222,5 +236,53 @@ func TestTakeOverIdempotencyKey_ClaimOfAReplicaGone_TakenOverAtOnce(t *testing.T
 	msgExec(t, db, `UPDATE gateway_replicas SET seen_at = now() - interval '2 hours' WHERE id = $1`, killed)
 	if n, err := store.PruneReplicas(ctx, db); err != nil || n != 1 {
 		t.Errorf("pruned %d replicas (%v), want the one unseen for two hours", n, err)
+	}
+}
+
+// What the request of a claim writes after its claim was taken over (its answer kept during
+// a database outage, written once the database is back) changes nothing: the answer, the
+// release and the abandonment each name their claim.
+func TestIdempotencyKey_WritesOfAClaimTakenOverChangeNothing(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1")
+	ctx := context.Background()
+	claimed, first, err := store.ClaimIdempotencyKey(ctx, db, "ses-1", "k", "h", "", idemStaleAfter)
+	if err != nil || !claimed || first.ClaimedAt.IsZero() {
+		t.Fatalf("claim: claimed=%v claimedAt=%v err=%v", claimed, first.ClaimedAt, err)
+	}
+	if got := idemClaimedAt(t, db, "k"); !got.Equal(first.ClaimedAt) {
+		t.Fatalf("claim names %v, the row says %v", first.ClaimedAt, got)
+	}
+	idemAge(t, db, "k", idemStaleAfter+time.Second)
+	stale := idemClaimedAt(t, db, "k")
+	took, err := store.TakeOverIdempotencyKey(ctx, db, "ses-1", "k", "h", "", first.CreatedAt, idemStaleAfter, idemMessageID)
+	if err != nil || !took.Taken || !took.ClaimedAt.Equal(idemClaimedAt(t, db, "k")) {
+		t.Fatalf("takeover: %+v err=%v, want taken, naming the new claim", took, err)
+	}
+
+	for name, write := range map[string]func() error{
+		"answer":  func() error { return store.CompleteIdempotencyKey(ctx, db, "ses-1", "k", stale, 502, []byte(`{}`)) },
+		"release": func() error { return store.ReleaseIdempotencyKey(ctx, db, "ses-1", "k", stale) },
+		"abandon": func() error { return store.AbandonIdempotencyKey(ctx, db, "ses-1", "k", stale) },
+	} {
+		if err := write(); err != nil {
+			t.Fatalf("%s of the old claim: %v", name, err)
+		}
+		k := idemGet(t, db, "k")
+		if k.StatusCode != nil || k.Stale {
+			t.Fatalf("%s of the old claim changed the new one: status %v, stale %v", name, k.StatusCode, k.Stale)
+		}
+	}
+	if err := store.CompleteIdempotencyKey(ctx, db, "ses-1", "k", took.ClaimedAt, 200, []byte(`{"success":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if k := idemGet(t, db, "k"); k.StatusCode == nil || *k.StatusCode != 200 {
+		t.Fatalf("the takeover's answer was not stored: %v", k.StatusCode)
+	}
+	if err := store.AbandonIdempotencyKey(ctx, db, "ses-1", "k", took.ClaimedAt); err != nil {
+		t.Fatal(err)
+	}
+	if k := idemGet(t, db, "k"); k.Stale || k.StatusCode == nil {
+		t.Fatal("an answered claim was abandoned")
 	}
 }

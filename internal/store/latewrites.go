@@ -34,12 +34,15 @@ type LateWrites struct {
 	Logger *slog.Logger
 	// Max is how many writes are kept at most (lateMax when zero).
 	Max int
-	// Kept, when set, is told how many writes are waiting after every change.
+	// Kept, when set, is told how many writes are waiting after every change (under the
+	// lock, so that the last value told is the count).
 	Kept func(n int)
 
 	mu      sync.Mutex
 	pending []lateWrite
 	wake    chan struct{}
+	// closed is set once Run made its last try: nothing kept afterwards would be written.
+	closed bool
 }
 
 type lateWrite struct {
@@ -54,37 +57,46 @@ func IsUnavailable(err error) bool {
 }
 
 // Keep keeps write for later when err, the error it failed with, says the database is
-// unavailable, and reports whether it did. Any other error, a nil LateWrites, and a full
-// one keep nothing: the caller handles err.
+// unavailable, and reports whether it did. Any other error, a nil LateWrites, a full one and
+// one whose Run has ended keep nothing: the caller handles err.
 func (l *LateWrites) Keep(err error, what string, write func(context.Context) error) bool {
 	if l == nil || !IsUnavailable(err) {
 		return false
 	}
 	l.mu.Lock()
-	if l.wake == nil {
-		l.wake = make(chan struct{}, 1)
-	}
+	l.init()
 	max := l.Max
 	if max <= 0 {
 		max = lateMax
 	}
 	full := len(l.pending) >= max
-	if !full {
+	kept := !full && !l.closed
+	if kept {
 		l.pending = append(l.pending, lateWrite{what: what, write: write})
+		l.kept(len(l.pending))
+		if len(l.pending) == 1 {
+			select { // Run waits for the first write only; it paces the retries itself
+			case l.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
-	n := len(l.pending)
+	n, closed := len(l.pending), l.closed
 	l.mu.Unlock()
-	if full {
+	switch {
+	case closed:
+		l.logger().Error("database unavailable at shutdown; this write is not kept", slog.String("write", what))
+	case full:
 		l.logger().Error("database unavailable and too many writes waiting for it; this one is not kept",
 			slog.String("write", what), slog.Int("waiting", n))
-		return false
 	}
-	l.kept(n)
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	return kept
+}
+
+func (l *LateWrites) init() {
+	if l.wake == nil {
+		l.wake = make(chan struct{}, 1)
 	}
-	return true
 }
 
 // Len is how many writes are waiting.
@@ -95,24 +107,30 @@ func (l *LateWrites) Len() int {
 }
 
 // Run writes what is kept until ctx ends, then tries for a few more seconds to write what is
-// left, and logs what it could not.
+// left, and logs what it could not. While nothing is kept it only waits.
 func (l *LateWrites) Run(ctx context.Context) {
 	l.mu.Lock()
-	if l.wake == nil {
-		l.wake = make(chan struct{}, 1)
-	}
+	l.init()
 	wake := l.wake
 	l.mu.Unlock()
+	defer l.finish(ctx)
 	delay := lateRetryMin
 	for {
+		if l.Len() == 0 {
+			delay = lateRetryMin
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			}
+		}
+		// The write failed just now: the first try waits lateRetryMin, the next ones longer
+		// while the database stays away.
 		select {
 		case <-ctx.Done():
-			l.finish()
 			return
-		case <-wake:
 		case <-time.After(delay):
 		}
-		// A new write may come while the database is still away: it waits for the next try.
 		if l.flush(ctx) {
 			delay = lateRetryMin
 		} else {
@@ -121,21 +139,26 @@ func (l *LateWrites) Run(ctx context.Context) {
 	}
 }
 
-// finish makes the last tries once Run is told to stop.
-func (l *LateWrites) finish() {
-	ctx, cancel := context.WithTimeout(context.Background(), lateFinalTry)
+// finish makes the last tries once Run is told to stop, then refuses new writes.
+func (l *LateWrites) finish(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lateFinalTry)
 	defer cancel()
 	for !l.flush(ctx) {
 		select {
 		case <-ctx.Done():
-			if n := l.Len(); n > 0 {
-				l.logger().Error("database still unavailable at shutdown; writes left to the recovery of other replicas",
-					slog.Int("writes", n))
-			}
+			l.mu.Lock()
+			l.closed = true
+			n := len(l.pending)
+			l.mu.Unlock()
+			l.logger().Error("database still unavailable at shutdown; writes left to the recovery of other replicas",
+				slog.Int("writes", n))
 			return
 		case <-time.After(lateRetryMax / 4):
 		}
 	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 }
 
 // flush runs the waiting writes in order, and reports whether none is left. It stops at the
@@ -169,9 +192,8 @@ func (l *LateWrites) flush(ctx context.Context) bool {
 		l.mu.Lock()
 		l.pending[0] = lateWrite{}
 		l.pending = l.pending[1:]
-		n := len(l.pending)
+		l.kept(len(l.pending))
 		l.mu.Unlock()
-		l.kept(n)
 	}
 }
 

@@ -177,4 +177,8 @@ func TestLateWrites_StopMakesALastTry(t *testing.T) {
 	if written, _ := db.snapshot(); !slices.Equal(written, []string{"late"}) || l.Len() != 0 {
 		t.Fatalf("written %v with %d waiting after stop, want the write landed", written, l.Len())
 	}
+	// Nothing would write what is kept from now on: it is refused, and the caller answers it.
+	if l.Keep(io.ErrUnexpectedEOF, "too late", db.write("too late")) {
+		t.Fatal("a write was kept after Run ended")
+	}
 }

@@ -154,7 +154,9 @@ type SendOutcome struct {
 // RecordSendOutcomeBatch writes workers' answers in one statement: the status, WhatsApp's ID
 // (also in message_wa_ids, where receipts look it up) and sent_at, whose SENT the history reads
 // off the row; a FAILED answer gets its history entry with the reason. A message only moves
-// forward: a receipt that arrived first is not overwritten. The update changes no indexed
+// forward: a receipt that arrived first is not overwritten. A message queued meanwhile (its
+// answer came so late that the send was handed to the dispatcher) takes a SENT answer, which
+// ends its queueing, but not a FAILED one: the queue retries it. The update changes no indexed
 // column, so PostgreSQL can write it as a HOT update: no new index entries.
 func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) error {
 	n := len(rows)
@@ -172,21 +174,21 @@ func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) er
 			       AS t(id, status, wa_message_id, error_message, at)
 		), upd AS (
 			UPDATE messages m SET
-				status = CASE WHEN m.status IN ('PENDING', 'QUEUED') THEN i.status ELSE m.status END,
-				next_attempt_at = CASE WHEN m.status = 'QUEUED' THEN NULL ELSE m.next_attempt_at END,
+				status = CASE WHEN m.status = 'PENDING' OR (m.status = 'QUEUED' AND i.status = 'SENT') THEN i.status ELSE m.status END,
+				next_attempt_at = CASE WHEN m.status = 'QUEUED' AND i.status = 'SENT' THEN NULL ELSE m.next_attempt_at END,
 				wa_message_id = coalesce(i.wa_message_id, m.wa_message_id),
 				error_message = coalesce(i.error_message, m.error_message),
 				sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
 				updated_at = now()
 			FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- the primary key, one probe per answer
-			RETURNING m.id, m.session_id, i.status, i.wa_message_id, i.at, i.error_message
+			RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message
 		), wa AS (
 			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
 			SELECT session_id, wa_message_id, id FROM upd WHERE wa_message_id IS NOT NULL
 			ON CONFLICT DO NOTHING
 		)
 		INSERT INTO message_events (message_id, status, at, detail)
-		SELECT id, status, at, error_message FROM upd WHERE status <> 'SENT'`,
+		SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL`,
 		pgx.QueryExecModeCacheDescribe, ids, statuses, waIDs, errs, ats)
 	if err != nil {
 		return fmt.Errorf("record send outcomes: %w", mapError(err))

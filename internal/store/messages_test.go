@@ -447,3 +447,43 @@ func TestMessagesIndexes_LeaveTheAnswersColumnsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A synchronous send whose answer came so late that the send was queued meanwhile (the
+// dispatcher's sweep, or a retry's takeover): a SENT answer ends its queueing; a FAILED one
+// leaves it queued, without a FAILED history entry, since the queue retries it.
+func TestRecordSendOutcomeBatch_LateAnswerOfAQueuedSend(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	sent, failed := msgOutbound("live", "sent late"), msgOutbound("live", "failed late")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{sent, failed}); err != nil {
+		t.Fatal(err)
+	}
+	msgExec(t, db, `UPDATE messages SET status = 'QUEUED', next_attempt_at = now() + interval '1 hour' WHERE id = ANY($1::uuid[])`,
+		[]string{sent.ID, failed.ID})
+	now := time.Now().UTC()
+	waID, reason := "3EB0LATE", "worker unreachable"
+	if err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
+		{ID: sent.ID, Status: model.MessageSent, WAMessageID: &waID, At: now},
+		{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	var queued bool
+	for _, tc := range []struct {
+		id, status string
+		queued     bool
+	}{{sent.ID, "SENT", false}, {failed.ID, "QUEUED", true}} {
+		if err := db.QueryRow(ctx, `SELECT status::text, next_attempt_at IS NOT NULL FROM messages WHERE id = $1`, tc.id).
+			Scan(&status, &queued); err != nil {
+			t.Fatal(err)
+		}
+		if status != tc.status || queued != tc.queued {
+			t.Errorf("%s: %s, queued %v; want %s, queued %v", tc.id, status, queued, tc.status, tc.queued)
+		}
+	}
+	if history := msgHistoryOf(t, db, failed.ID); slices.Contains(history, model.MessageFailed) {
+		t.Errorf("history of the send still queued: %v, want no FAILED", history)
+	}
+}

@@ -37,8 +37,12 @@ func isUnavailable(err error) bool {
 	var netErr *net.OpError
 	switch {
 	case errors.As(err, &connectErr):
-		// No connection, whatever the server said: starting up, out of slots, or the
-		// database closed to connections.
+		// No connection: refused, starting up, out of slots, the database closed to
+		// connections. A refusal that no wait heals is not an outage: wrong credentials
+		// (class 28), no such database, no right to connect.
+		if errors.As(err, &pgErr) {
+			return !strings.HasPrefix(pgErr.Code, "28") && pgErr.Code != "3D000" && pgErr.Code != "42501"
+		}
 		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exceptions; 57P01–57P03: shutting down, crashed, starting up.

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wagateway/gateway/internal/model"
@@ -58,5 +61,24 @@ func TestUnavailable_RefusedConnectionOfARealPool(t *testing.T) {
 	}
 	if got := store.Unavailable(err); model.KindOf(got) != model.KindConnectivity {
 		t.Fatalf("refused connection: %v → kind %s, want connectivity", got, model.KindOf(got))
+	}
+}
+
+// A refusal that no wait heals (here: no such database) is a misconfiguration, not an outage:
+// it is not answered "try again shortly", and nothing is kept for later on its account.
+func TestUnavailable_MissingDatabaseIsNotAnOutage(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(testenv.DatabaseServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/no_such_database_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	conn, err := pgconn.Connect(context.Background(), u.String())
+	if err == nil {
+		_ = conn.Close(context.Background())
+		t.Fatal("connected to a database that does not exist")
+	}
+	if got := store.Unavailable(err); model.KindOf(got) == model.KindConnectivity || store.IsUnavailable(err) {
+		t.Fatalf("missing database: %v → kind %s, want it left as it is", got, model.KindOf(got))
 	}
 }
