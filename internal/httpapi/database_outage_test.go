@@ -286,3 +286,37 @@ func TestReplicaHeartbeat_WrittenAgainAtOnceAfterAnOutage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A client that hangs up while the worker sends its message does not cancel the send: what the
+// worker did is recorded (SENT, not FAILED "context canceled"), and the client's retry with
+// the same Idempotency-Key replays it instead of sending a second message.
+func TestSendText_ClientHangsUpWhileTheWorkerSends_RetryReplaysNoSecondSend(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	ctx, hangUp := context.WithCancel(context.Background())
+	worker.mu.Lock()
+	worker.beforeAnswer = func() {
+		hangUp()
+		time.Sleep(50 * time.Millisecond) // the gateway sees the hang-up before the answer
+	}
+	worker.mu.Unlock()
+	headers := append(append([]string{}, apiKey...), "Idempotency-Key", "hang-up-1")
+	body := map[string]any{"to": "6281234567890", "message": "sent while the client left"}
+
+	g.DoContext(ctx, t, http.MethodPost, "/api/v1/sendText", body, headers...)
+	worker.mu.Lock()
+	worker.beforeAnswer = nil
+	worker.mu.Unlock()
+
+	retry := g.Do(t, http.MethodPost, "/api/v1/sendText", body, headers...)
+	if retry.Code != http.StatusOK || retry.Header().Get("Idempotent-Replayed") != "true" || answerData(t, retry)["status"] != "SENT" {
+		t.Fatalf("retry after the hang-up: %d %s, want the send's 200 replayed", retry.Code, retry.Body)
+	}
+	var status string
+	if err := g.DB.QueryRow(context.Background(), `SELECT status::text FROM messages WHERE id = $1`, answerData(t, retry)["id"]).Scan(&status); err != nil || status != "SENT" {
+		t.Fatalf("message recorded %q (err %v), want SENT", status, err)
+	}
+	if n := len(worker.sent()); n != 1 {
+		t.Fatalf("worker received %d sends, want 1", n)
+	}
+}

@@ -146,6 +146,10 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 		return SendResult{}, m.fail(ctx, sessionID, id, out.Type,
 			model.Errorf(model.KindConnectivity, "The session is not running on any worker"))
 	}
+	// From here the send is the worker's: it is not given up when the client hangs up, so that
+	// what the worker did is recorded, and a retry with the same Idempotency-Key replays it
+	// instead of sending again. The worker client's own timeouts bound it.
+	ctx = context.WithoutCancel(ctx)
 	answer, err := m.Client.Send(ctx, workers.Target{ID: *recorded.WorkerID, Endpoint: *recorded.WorkerEndpoint}, sessionID, out.Request)
 	if err != nil {
 		return SendResult{}, m.fail(ctx, sessionID, id, out.Type, err)

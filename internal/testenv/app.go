@@ -127,6 +127,12 @@ func (r Response) JSON(t testing.TB) map[string]any {
 // is) or any value (sent as JSON). headers are pairs: "Authorization", "Bearer x".
 func (g *Gateway) Do(t testing.TB, method, path string, body any, headers ...string) Response {
 	t.Helper()
+	return g.DoContext(context.Background(), t, method, path, body, headers...)
+}
+
+// DoContext is Do with the request's context: cancelling it is the client hanging up.
+func (g *Gateway) DoContext(ctx context.Context, t testing.TB, method, path string, body any, headers ...string) Response {
+	t.Helper()
 	var reader io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -139,7 +145,7 @@ func (g *Gateway) Do(t testing.TB, method, path string, body any, headers ...str
 		}
 		reader = bytes.NewReader(raw)
 	}
-	req := httptest.NewRequestWithContext(context.Background(), method, path, reader)
+	req := httptest.NewRequestWithContext(ctx, method, path, reader)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
