@@ -51,7 +51,7 @@ type scenario struct {
 // scenarios run in this order, whatever the order of -scenarios: each cleans up its fixtures,
 // and the idle footprint comes last so that it sees the server after everything else.
 var scenarios = []scenario{
-	{"send-sync", "Sync sendText, end to end, against two floors", runSendSync},
+	{"send-sync", "Sync sendText, end to end, against the floors", runSendSync},
 	{"send-async", "Async sendText: acceptance rate and end-to-end time", runSendAsync},
 	{"queue-backlog", "Async queue backlog: drain rate and dispatcher memory", runQueueBacklog},
 	{"placement", "Session placement", runPlacement},

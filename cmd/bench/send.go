@@ -29,8 +29,8 @@ const (
 // sendTargetIDs are the sendText targets, in the order they run; the default runs all but
 // the last, which shows what gzip costs the gateway (its answers are a few hundred bytes).
 var (
-	sendTargetIDs     = []string{"worker", "bare", "naive", "gateway", "gateway-identity"}
-	defaultSendTarget = sendTargetIDs[:4]
+	sendTargetIDs     = []string{"worker", "bare", "naive", "groupcommit", "groupcommit-accept", "gateway", "gateway-identity"}
+	defaultSendTarget = sendTargetIDs[:len(sendTargetIDs)-1]
 )
 
 // Names of the summary's headline facts.
@@ -39,6 +39,9 @@ const (
 	ratioBareFact  = "sendText: gateway / bare Go proxy (throughput)"
 	// ratioAsyncFact compares the async acceptance alone with the naive proxy's sync sends.
 	ratioAsyncFact = "async sendText accepted alone / naive durable proxy (throughput)"
+	// The group-committing floor's ratios: what batching the commits alone reaches here.
+	ratioFloorSyncFact  = "group-committing floor sendText / naive durable proxy (throughput)"
+	ratioFloorAsyncFact = "group-committing floor async accept / naive durable proxy (throughput)"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -167,9 +170,11 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	sc.Description = fmt.Sprintf("POST /api/v1/sendText with an API key, end to end: authentication, validation, quotas (Redis), "+
 		"the durable record (group-committed INSERT), routing (Redis), the forward to a fast simulated worker (no latency, "+
 		"receipts off) and the recorded answer. %d sessions of one tenant on one in-process simworker; connection i sends through "+
-		"session i mod %d. The same closed-loop client, connections and simworker drive two floors in the same invocation: "+
-		"a bare Go proxy (parse, forward, reply; no database) and a naive durable proxy (parse, INSERT, forward, UPDATE, "+
-		"each its own commit, pgxpool of %d connections, a table of its own). The simworker's own send route, hit directly, "+
+		"session i mod %d. The same closed-loop client, connections and simworker drive floors in the same invocation: "+
+		"a bare Go proxy (parse, forward, reply; no database), a naive durable proxy (parse, INSERT, forward, UPDATE, "+
+		"each its own commit, pgxpool of %d connections, a table of its own) and a minimal group-committing proxy (the same "+
+		"with the INSERTs of concurrent requests in one statement and one commit, likewise the UPDATEs, one flusher each; "+
+		"with ?async=true it answers 202 once its INSERT committed and forwards nothing). The simworker's own send route, hit directly, "+
 		"is the ceiling for reference. A CHECKPOINT runs before each target; the database starts empty, like a fresh install.", sendSessions, sendSessions, naivePoolConns)
 	sim, err := e.startSimWorker(ctx, "bench-sim-send", 100)
 	if err != nil {
@@ -185,21 +190,20 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		keys[s.apiKey] = s.id
 	}
 	stopCtx := context.WithoutCancel(ctx)
-	bare, err := startFloor(ctx, newForwarder(sim.endpoint, e.cfg.WorkerAuthToken, e.opts.connections), keys, nil)
-	if err != nil {
-		return sc, err
-	}
-	defer func() { err = errors.Join(err, bare.close(stopCtx)) }()
-	pool, err := e.openNaivePool(ctx)
+	pool, err := e.openFloorPool(ctx)
 	if err != nil {
 		return sc, err
 	}
 	defer pool.Close()
-	naive, err := startFloor(ctx, newForwarder(sim.endpoint, e.cfg.WorkerAuthToken, e.opts.connections), keys, pool)
-	if err != nil {
-		return sc, err
+	floors := map[floorMode]*floorProxy{}
+	for _, mode := range []floorMode{floorBare, floorNaive, floorGroupCommit} {
+		f, startErr := startFloor(ctx, mode, newForwarder(sim.endpoint, e.cfg.WorkerAuthToken, e.opts.connections), keys, pool)
+		if startErr != nil {
+			return sc, startErr
+		}
+		defer func() { err = errors.Join(err, f.close(stopCtx)) }()
+		floors[mode] = f
 	}
-	defer func() { err = errors.Join(err, naive.close(stopCtx)) }()
 
 	body := fmt.Appendf(nil, `{"to":%q,"message":%q}`, sendTo, sendMessage)
 	viaAPIKey := func(url string, expect []byte, extra ...string) func(int) request {
@@ -212,6 +216,13 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 				expect: http.StatusOK, expectBody: expect}
 		}
 	}
+	accepted := func(pick func(int) request) func(int) request {
+		return func(worker int) request {
+			r := pick(worker)
+			r.expect = http.StatusAccepted
+			return r
+		}
+	}
 	workerAuth := jsonHeader("Authorization", "Bearer "+e.cfg.WorkerAuthToken)
 	targets := []sendTarget{
 		{"worker", "simworker send route, hit directly (ceiling, for reference)", func(worker int) request {
@@ -220,9 +231,13 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 				body:   fmt.Appendf(nil, `{"to":%q,"type":"text","message":%q,"clientMessageId":%q}`, sendTo, sendMessage, uuid.NewString()),
 				expect: http.StatusOK}
 		}},
-		{"bare", "bare Go proxy: parse, forward, reply (floor, no database)", viaAPIKey(bare.url+"/sendText", []byte(`"SENT"`))},
+		{"bare", "bare Go proxy: parse, forward, reply (floor, no database)", viaAPIKey(floors[floorBare].url+"/sendText", []byte(`"SENT"`))},
 		{"naive", fmt.Sprintf("naive durable proxy: parse, INSERT, forward, UPDATE (floor, pgxpool %d)", naivePoolConns),
-			viaAPIKey(naive.url+"/sendText", []byte(`"SENT"`))},
+			viaAPIKey(floors[floorNaive].url+"/sendText", []byte(`"SENT"`))},
+		{"groupcommit", "group-committing proxy: parse, batched INSERT, forward, batched UPDATE (floor, one commit per batch)",
+			viaAPIKey(floors[floorGroupCommit].url+"/sendText", []byte(`"SENT"`))},
+		{"groupcommit-accept", "group-committing accept: parse, batched INSERT, 202 (floor of the async acceptance)",
+			accepted(viaAPIKey(floors[floorGroupCommit].url+"/sendText?async=true", []byte(`"QUEUED"`)))},
 		{"gateway", "gateway POST /api/v1/sendText", viaAPIKey(e.baseURL+"/api/v1/sendText", []byte(`"status":"SENT"`))},
 		{"gateway-identity", "gateway POST /api/v1/sendText, client not accepting gzip", viaAPIKey(e.baseURL+"/api/v1/sendText",
 			[]byte(`"status":"SENT"`), "Accept-Encoding", "identity")},
@@ -240,7 +255,9 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		sc.Rows = append(sc.Rows, bench.LoadRow(t.name, "msg/s", res))
 		sc.Facts = append(sc.Facts, bench.Fact{Name: "connections the client opened for: " + t.id, Value: float64(dials)})
 		results[t.id] = res
-		served += res.AllOps - res.AllErrors
+		if t.id != "groupcommit-accept" { // accepted, not forwarded
+			served += res.AllOps - res.AllErrors
+		}
 		if err != nil {
 			return sc, err
 		}
@@ -253,6 +270,11 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	bareRes, hasBare := results["bare"]
 	if hasNaive {
 		e.naiveThroughput = naiveRes.Throughput()
+		for _, f := range [][2]string{{"groupcommit", ratioFloorSyncFact}, {"groupcommit-accept", ratioFloorAsyncFact}} {
+			if floor, ok := results[f[0]]; ok {
+				sc.Facts = append(sc.Facts, bench.Fact{Name: f[1], Value: ratio(floor.Throughput(), naiveRes.Throughput()), Unit: "x"})
+			}
+		}
 	}
 	if !hasGateway || !hasNaive || !hasBare {
 		sc.Headline = "gateway, naive and bare not all measured (-send-targets): no ratios"
@@ -279,27 +301,32 @@ func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Po
 	if sent != served {
 		problems = append(problems, fmt.Errorf("the simworker sent %d messages but the targets answered %d sends", sent, served))
 	}
-	var gatewaySent, naiveSent int64
+	var gatewaySent, naiveSent, floorSent, floorQueued int64
 	if err := e.app.DB.QueryRow(ctx, `SELECT count(*) FROM messages
 		WHERE direction = 'OUTBOUND' AND status = 'SENT' AND session_id LIKE 'bench-send-%'`).Scan(&gatewaySent); err != nil {
 		return fmt.Errorf("count the gateway's records: %w", err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM bench_naive_messages WHERE status = 'SENT'`).Scan(&naiveSent); err != nil {
-		return fmt.Errorf("count the naive proxy's records: %w", err)
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM bench_naive_messages WHERE status = 'SENT'),
+		(SELECT count(*) FROM bench_gc_messages WHERE status = 'SENT'), (SELECT count(*) FROM bench_gc_messages WHERE status = 'QUEUED')`).
+		Scan(&naiveSent, &floorSent, &floorQueued); err != nil {
+		return fmt.Errorf("count the floors' records: %w", err)
 	}
 	for _, c := range []struct {
 		name     string
 		recorded int64
 		res      bench.LoadResult
-	}{{"gateway", gatewaySent, gatewayResult(results)}, {"naive durable proxy", naiveSent, results["naive"]}} {
+	}{{"gateway", gatewaySent, gatewayResult(results)}, {"naive durable proxy", naiveSent, results["naive"]},
+		{"group-committing proxy", floorSent, results["groupcommit"]}, {"group-committing accept", floorQueued, results["groupcommit-accept"]}} {
 		if answered := c.res.AllOps - c.res.AllErrors; c.recorded != answered {
 			problems = append(problems, fmt.Errorf("the %s recorded %d messages SENT but answered %d sends", c.name, c.recorded, answered))
 		}
 	}
 	if len(problems) == 0 {
 		sc.Facts = append(sc.Facts, bench.TextFact("Integrity", fmt.Sprintf(
-			"every answered send reached the simworker exactly once (%s sends); the gateway recorded each of its %s answered sends SENT, the naive proxy each of its %s",
-			bench.FormatNumber(float64(sent)), bench.FormatNumber(float64(gatewaySent)), bench.FormatNumber(float64(naiveSent)))))
+			"every answered send reached the simworker exactly once (%s sends); the gateway recorded each of its %s answered sends SENT, "+
+				"the naive proxy each of its %s, the group-committing proxy each of its %s, and its accept path each of its %s accepted sends QUEUED",
+			bench.FormatNumber(float64(sent)), bench.FormatNumber(float64(gatewaySent)), bench.FormatNumber(float64(naiveSent)),
+			bench.FormatNumber(float64(floorSent)), bench.FormatNumber(float64(floorQueued)))))
 	}
 	return errors.Join(problems...)
 }
@@ -328,7 +355,7 @@ func p99(r bench.LoadResult) float64 {
 func summarize(r *bench.Report) {
 	for _, s := range r.Scenarios {
 		for _, f := range s.Facts {
-			if f.Name == ratioNaiveFact || f.Name == ratioBareFact || f.Name == ratioAsyncFact {
+			if slices.Contains([]string{ratioNaiveFact, ratioBareFact, ratioAsyncFact, ratioFloorSyncFact, ratioFloorAsyncFact}, f.Name) {
 				r.Summary = append(r.Summary, f)
 			}
 		}
