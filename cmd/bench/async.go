@@ -75,6 +75,9 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	if e.naiveThroughput > 0 {
 		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioAsyncFact, Value: ratio(alone.Throughput(), e.naiveThroughput), Unit: "x"})
 	}
+	if e.floorAcceptThroughput > 0 {
+		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioAsyncFloorFact, Value: ratio(alone.Throughput(), e.floorAcceptThroughput), Unit: "x"})
+	}
 	send := func(worker int) request {
 		return request{method: http.MethodPost, url: e.baseURL + "/api/v1/sendText?async=true", header: headers[worker%len(headers)],
 			body: fmt.Appendf(nil, `{"to":%q,"message":%q}`, sendTo, asyncMessage), expect: http.StatusAccepted,

@@ -60,6 +60,8 @@ type env struct {
 	// naiveThroughput is the naive durable proxy's sendText rate once send-sync measured it,
 	// for the async acceptance ratio.
 	naiveThroughput float64
+	// floorAcceptThroughput is the group-committing floor's async acceptance rate, likewise.
+	floorAcceptThroughput float64
 
 	// fixtureUserID owns the sessions scenarios insert with SQL.
 	fixtureUserID  string

@@ -42,6 +42,9 @@ const (
 	// The group-committing floor's ratios: what batching the commits alone reaches here.
 	ratioFloorSyncFact  = "group-committing floor sendText / naive durable proxy (throughput)"
 	ratioFloorAsyncFact = "group-committing floor async accept / naive durable proxy (throughput)"
+	// The gateway against the group-committing floor: how much of what batching allows it keeps.
+	ratioSyncFloorFact  = "sendText: gateway / group-committing floor (throughput)"
+	ratioAsyncFloorFact = "async sendText accepted alone / group-committing floor's accept (throughput)"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -268,6 +271,12 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	gateway, hasGateway := results["gateway"]
 	naiveRes, hasNaive := results["naive"]
 	bareRes, hasBare := results["bare"]
+	if floor, ok := results["groupcommit-accept"]; ok {
+		e.floorAcceptThroughput = floor.Throughput()
+	}
+	if floor, ok := results["groupcommit"]; ok && hasGateway {
+		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioSyncFloorFact, Value: ratio(gateway.Throughput(), floor.Throughput()), Unit: "x"})
+	}
 	if hasNaive {
 		e.naiveThroughput = naiveRes.Throughput()
 		for _, f := range [][2]string{{"groupcommit", ratioFloorSyncFact}, {"groupcommit-accept", ratioFloorAsyncFact}} {
@@ -355,7 +364,8 @@ func p99(r bench.LoadResult) float64 {
 func summarize(r *bench.Report) {
 	for _, s := range r.Scenarios {
 		for _, f := range s.Facts {
-			if slices.Contains([]string{ratioNaiveFact, ratioBareFact, ratioAsyncFact, ratioFloorSyncFact, ratioFloorAsyncFact}, f.Name) {
+			if slices.Contains([]string{ratioNaiveFact, ratioBareFact, ratioAsyncFact, ratioFloorSyncFact,
+				ratioFloorAsyncFact, ratioSyncFloorFact, ratioAsyncFloorFact}, f.Name) {
 				r.Summary = append(r.Summary, f)
 			}
 		}
