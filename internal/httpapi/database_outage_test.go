@@ -259,6 +259,79 @@ func TestSendText_DatabaseGoneWhileRecording_RetryTakesTheKeyOverAndSendsOnce(t 
 	}
 }
 
+// cutClaimAfterCommit makes the next claim of an Idempotency-Key commit and then lose its
+// connection before the acknowledgement, as a PostgreSQL crash right after a commit does: a
+// trigger writes the claim through a connection of its own (dblink), which commits it, and
+// ends its own backend. It is installed as the server's superuser: dblink is an extension,
+// and connects without a password only for a superuser.
+func cutClaimAfterCommit(t *testing.T, g *testenv.Gateway) {
+	t.Helper()
+	test, err := url.Parse(g.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(testenv.DatabaseServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = test.Path
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatalf("connect as the superuser: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `
+		CREATE EXTENSION IF NOT EXISTS dblink;
+		CREATE SEQUENCE cut_claims;
+		CREATE FUNCTION cut_first_claim() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+		BEGIN
+			IF nextval('cut_claims') = 1 THEN
+				PERFORM dblink_exec('`+strings.ReplaceAll(u.String(), "'", "''")+`', format(
+					'INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at, claimed_by) VALUES (%L, %L, %L, %L, %L)',
+					NEW.session_id, NEW.key, NEW.request_hash, NEW.claimed_at, NEW.claimed_by));
+				PERFORM pg_terminate_backend(pg_backend_pid());
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER cut_first_claim BEFORE INSERT ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION cut_first_claim()`); err != nil {
+		t.Fatalf("install the cut: %v", err)
+	}
+}
+
+// The claim of a key committed but its acknowledgement was lost with the connection: the
+// request answers 503 and abandons the claim once the database answers again, so that the
+// client's retry takes the key over at once and sends, once, instead of waiting on a claim
+// nobody holds and answering 409 until it is two minutes old.
+func TestIdempotencyKey_ClaimCommittedButItsAcknowledgementLost_RetryTakesItOverAndSendsOnce(t *testing.T) {
+	t.Parallel()
+	g, apiKey, worker := asyncSetup(t, nil)
+	cutClaimAfterCommit(t, g)
+	headers := append(append([]string{}, apiKey...), "Idempotency-Key", "lost-ack-1")
+
+	res := g.Do(t, http.MethodPost, "/api/v1/sendText", crashBody, headers...)
+	if res.Code != http.StatusServiceUnavailable {
+		t.Fatalf("send whose claim lost its acknowledgement: %d %s, want 503", res.Code, res.Body)
+	}
+	var claims int
+	if err := g.DB.QueryRow(context.Background(), `SELECT count(*) FROM idempotency_keys WHERE session_id = 'queue-1' AND key = 'lost-ack-1'`).
+		Scan(&claims); err != nil || claims != 1 {
+		t.Fatalf("%d claims committed (err %v), want the one whose acknowledgement was lost", claims, err)
+	}
+
+	start := time.Now()
+	retry := g.Do(t, http.MethodPost, "/api/v1/sendText", crashBody, headers...)
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the retry waited %s for a claim nobody holds", waited)
+	}
+	if retry.Code != http.StatusOK || answerData(t, retry)["status"] != "SENT" {
+		t.Fatalf("retry: %d %s, want 200 SENT", retry.Code, retry.Body)
+	}
+	if sends := worker.sent(); len(sends) != 1 {
+		t.Fatalf("worker received %d sends, want 1", len(sends))
+	}
+}
+
 // After a database outage a replica says it is alive again at once, not at its next regular
 // beat: until it does, its Idempotency-Key claims look abandoned to retries.
 func TestReplicaHeartbeat_WrittenAgainAtOnceAfterAnOutage(t *testing.T) {

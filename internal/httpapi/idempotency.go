@@ -79,6 +79,14 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				continue // released between the claim's INSERT and the look at who holds it
 			}
 			if err != nil {
+				// PostgreSQL went away: the claim's commit may have landed with only its
+				// acknowledgement lost, and would hold the key against every retry until stale.
+				const what = "abandon idempotency key"
+				if s.late.Keep(err, what, func(ctx context.Context) error {
+					return store.AbandonIdempotencyKey(ctx, s.db, sessionID, key, existing.ClaimedAt)
+				}) {
+					loggerFrom(r.Context()).WarnContext(r.Context(), "database unavailable: "+what+" once it is back", slog.Any("err", err))
+				}
 				respondError(w, r, err)
 				return
 			}

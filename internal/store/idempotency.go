@@ -44,17 +44,25 @@ func staleClaim(staleAfter, replicaGone int) string {
 // named replica. claimed is true for the first request, with the new claim's CreatedAt; later
 // ones get the stored row (whose response is empty while the first is still running). The
 // primary key (session_id, key) decides between racing replicas.
+//
+// The claim is named by a claimed_at chosen here (this replica's clock, which the stale rules
+// compare with the database's: a few seconds of skew against minutes of staleAfter), not by
+// the database: when the INSERT fails because PostgreSQL went away, its commit may still have
+// landed with only the acknowledgement lost, and existing.ClaimedAt then names the claim the
+// request may hold, for AbandonIdempotencyKey to leave it to a retry (a no-op when nothing
+// was committed).
 func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, staleAfter time.Duration) (claimed bool, existing IdempotentResponse, err error) {
+	claimedAt := time.Now().Truncate(time.Microsecond) // timestamptz's precision
 	err = db.QueryRow(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at, claimed_by)
-		VALUES ($1, $2, $3, now(), nullif($4, '')::uuid)
-		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at, claimed_at`, sessionID, key, requestHash, replica).
+		VALUES ($1, $2, $3, $5, nullif($4, '')::uuid)
+		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at, claimed_at`, sessionID, key, requestHash, replica, claimedAt).
 		Scan(&existing.CreatedAt, &existing.ClaimedAt)
 	if err == nil {
 		existing.RequestHash = requestHash
 		return true, existing, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return false, existing, fmt.Errorf("claim idempotency key: %w", mapError(err))
+		return false, IdempotentResponse{ClaimedAt: claimedAt}, fmt.Errorf("claim idempotency key: %w", mapError(err))
 	}
 	existing, err = GetIdempotencyKey(ctx, db, sessionID, key, staleAfter)
 	return false, existing, err
