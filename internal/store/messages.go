@@ -154,9 +154,10 @@ type SendOutcome struct {
 // RecordSendOutcomeBatch writes workers' answers in one statement: the status, WhatsApp's ID
 // (also in message_wa_ids, where receipts look it up) and sent_at, whose SENT the history reads
 // off the row; a FAILED answer gets its history entry with the reason. A message only moves
-// forward: a receipt that arrived first is not overwritten. A message queued meanwhile (its
-// answer came so late that the send was handed to the dispatcher) takes a SENT answer, which
-// ends its queueing, but not a FAILED one: the queue retries it. The update changes no indexed
+// forward: a receipt that arrived first is not overwritten; an answer written again changes
+// nothing. A message queued meanwhile (its answer came so late that the send was handed to the
+// dispatcher) takes a SENT answer, which ends its queueing, but not a FAILED one: the queue
+// retries it. The update changes no indexed
 // column, so PostgreSQL can write it as a HOT update: no new index entries.
 func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) error {
 	n := len(rows)
@@ -188,7 +189,10 @@ func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) er
 			ON CONFLICT DO NOTHING
 		)
 		INSERT INTO message_events (message_id, status, at, detail)
-		SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL`,
+		SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
+			-- An answer written again (a late write whose first commit's acknowledgement was
+			-- lost) has its entry already.
+			AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')`,
 		pgx.QueryExecModeCacheDescribe, ids, statuses, waIDs, errs, ats)
 	if err != nil {
 		return fmt.Errorf("record send outcomes: %w", mapError(err))

@@ -487,3 +487,25 @@ func TestRecordSendOutcomeBatch_LateAnswerOfAQueuedSend(t *testing.T) {
 		t.Errorf("history of the send still queued: %v, want no FAILED", history)
 	}
 }
+
+// An answer written twice (a late write retried after its first commit landed, its
+// acknowledgement lost) leaves the message and its history as once.
+func TestRecordSendOutcomeBatch_WrittenTwice_OneHistoryEntry(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	failed := msgOutbound("live", "failed twice")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{failed}); err != nil {
+		t.Fatal(err)
+	}
+	reason := "worker answered 500"
+	outcome := []store.SendOutcome{{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: time.Now().UTC()}}
+	for range 2 {
+		if err := store.RecordSendOutcomeBatch(ctx, db, outcome); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if history := msgHistoryOf(t, db, failed.ID); !slices.Equal(history, []model.MessageStatus{model.MessagePending, model.MessageFailed}) {
+		t.Errorf("history: %v, want PENDING then one FAILED", history)
+	}
+}
