@@ -52,6 +52,7 @@ func (a *App) wireEvents(ctx context.Context, accounts *service.Accounts, sessio
 	recorder := webhooks.NewRecorder(a.Bus, a.DB, a.Metrics.Events, a.Logger, a.WebhookDeliverer.Kick)
 	a.startWriter(ctx, recorder.Run)
 	a.loops = append(a.loops, a.WebhookDeliverer.Run)
+	a.Metrics.RegisterBusDrops(a.Bus.Dropped)
 	a.Metrics.RegisterWebhookBacklog(func(ctx context.Context) (float64, float64, error) {
 		n, oldest, err := store.CountPendingWebhookDeliveries(ctx, a.DB)
 		return float64(n), oldest, err

@@ -28,6 +28,10 @@ type Event struct {
 	At        time.Time
 	// Payload is the event's JSON body as clients receive it.
 	Payload any
+	// WebhooksStored says the event's customer webhook deliveries were stored in the
+	// transaction of the change that raised it, so that neither is ever without the other:
+	// the webhook recorder skips it.
+	WebhooksStored bool
 }
 
 // Bus fans events out to subscribers.

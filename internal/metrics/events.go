@@ -81,6 +81,16 @@ type pendingWebhooksCollector struct {
 	pending, adesc *prometheus.Desc
 }
 
+// RegisterBusDrops exports gateway_bus_events_dropped_total: events the in-process bus could
+// not hand a subscriber whose buffer was full (a slow SSE client, or the webhook recorder
+// waiting for PostgreSQL), read at scrape time from dropped.
+func (m *Metrics) RegisterBusDrops(dropped func() int64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gateway_bus_events_dropped_total",
+		Help: "Events the in-process bus dropped for a subscriber whose buffer was full.",
+	}, func() float64 { return float64(dropped()) }))
+}
+
 // RegisterWebhookBacklog exports gateway_webhook_deliveries_pending and
 // gateway_webhook_deliveries_oldest_pending_seconds, read at scrape time by read.
 func (m *Metrics) RegisterWebhookBacklog(read func(ctx context.Context) (count, oldestAge float64, err error), logger *slog.Logger) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/auth"
@@ -19,6 +20,7 @@ import (
 	"github.com/wagateway/gateway/internal/protocol"
 	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/webhooks"
 	"github.com/wagateway/gateway/internal/workers"
 )
 
@@ -34,6 +36,9 @@ type MessagingDeps struct {
 	// LateWrites keeps the worker's answer to a send when PostgreSQL went away while the
 	// worker sent it (none: the send answers 503).
 	LateWrites *store.LateWrites
+	// WebhooksQueued, when set, is called after webhook deliveries were stored (it wakes the
+	// deliverer, which otherwise finds them at its next poll).
+	WebhooksQueued func()
 }
 
 // Messaging sends messages through workers and records every one of them.
@@ -300,16 +305,50 @@ func (m *Messaging) Receipt(ctx context.Context, src EventSource, ev protocol.Me
 	if t := protocol.TimeOrZero(ev.ReadAt); !t.IsZero() {
 		upd.ReadAt = &t
 	}
-	msg, found, applied, err := store.ApplyReceipt(ctx, m.DB, upd)
+	var msg model.Message
+	var found, applied bool
+	var raised events.Event
+	err = store.WithTx(ctx, m.DB, func(tx pgx.Tx) error {
+		var err error
+		if msg, found, applied, err = store.ApplyReceipt(ctx, tx, upd); err != nil || !applied {
+			return err
+		}
+		raised = events.Event{Type: events.MessageStatusUpdated, SessionID: ev.SessionID, UserID: sess.UserID, At: at,
+			Payload: map[string]any{"sessionId": ev.SessionID, "messageId": ev.MessageID, "id": msg.ID, "status": status, "timestamp": at}}
+		return m.storeWebhooks(ctx, tx, &raised)
+	})
 	if err != nil || !found {
 		return false, err
 	}
 	if applied {
 		m.Metrics.Messages.WithLabelValues(string(msg.Type), string(model.DirectionOutbound), string(status)).Inc()
-		m.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: ev.SessionID, UserID: sess.UserID, At: at,
-			Payload: map[string]any{"sessionId": ev.SessionID, "messageId": ev.MessageID, "id": msg.ID, "status": status, "timestamp": at}})
+		m.raise(raised)
 	}
 	return true, nil
+}
+
+// storeWebhooks stores the customer webhook deliveries of e in tx, the transaction of the
+// change that raises it, and marks e so (WebhooksStored): committed together, the change is
+// never without its deliveries, which a crash between the commit and the recorder, or the
+// worker's retry of a report already stored (answered without raising anything), would lose.
+func (m *Messaging) storeWebhooks(ctx context.Context, tx pgx.Tx, e *events.Event) error {
+	d, ok, err := webhooks.NewDelivery(*e)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := store.InsertWebhookDeliveries(ctx, tx, []store.NewWebhookDelivery{d}); err != nil {
+		return err
+	}
+	e.WebhooksStored = true
+	return nil
+}
+
+// raise publishes an event committed with its webhook deliveries, and wakes the deliverer.
+func (m *Messaging) raise(e events.Event) {
+	m.Bus.Publish(e)
+	if e.WebhooksStored && m.WebhooksQueued != nil {
+		m.WebhooksQueued()
+	}
 }
 
 // Inbound stores a received message once and raises message_received.
@@ -335,17 +374,28 @@ func (m *Messaging) Inbound(ctx context.Context, src EventSource, in protocol.In
 		at = time.Now().UTC()
 	}
 	kind := inboundType(in.Type)
-	msg, created, err := store.RecordInbound(ctx, m.DB, store.InboundMessage{SessionID: in.SessionID, WAMessageID: in.MessageID,
-		From: in.From, Type: kind, Content: in.Content, MediaURL: in.MediaURL, Caption: in.Caption, Payload: rawOrNil(in.Raw), At: at})
+	var msg model.Message
+	var created bool
+	var raised events.Event
+	err = store.WithTx(ctx, m.DB, func(tx pgx.Tx) error {
+		var err error
+		msg, created, err = store.RecordInbound(ctx, tx, store.InboundMessage{SessionID: in.SessionID, WAMessageID: in.MessageID,
+			From: in.From, Type: kind, Content: in.Content, MediaURL: in.MediaURL, Caption: in.Caption, Payload: rawOrNil(in.Raw), At: at})
+		if err != nil || !created {
+			return err
+		}
+		raised = events.Event{Type: events.MessageReceived, SessionID: in.SessionID, UserID: sess.UserID, At: at,
+			Payload: map[string]any{"sessionId": in.SessionID, "message": map[string]any{
+				"id": msg.ID, "messageId": in.MessageID, "from": in.From, "fromName": in.FromName, "type": kind,
+				"content": in.Content, "mediaUrl": in.MediaURL, "caption": in.Caption, "timestamp": at,
+			}}}
+		return m.storeWebhooks(ctx, tx, &raised)
+	})
 	if err != nil || !created {
 		return msg, created, err
 	}
 	m.Metrics.Messages.WithLabelValues(string(kind), string(model.DirectionInbound), string(model.MessageDelivered)).Inc()
-	m.Bus.Publish(events.Event{Type: events.MessageReceived, SessionID: in.SessionID, UserID: sess.UserID, At: at,
-		Payload: map[string]any{"sessionId": in.SessionID, "message": map[string]any{
-			"id": msg.ID, "messageId": in.MessageID, "from": in.From, "fromName": in.FromName, "type": kind,
-			"content": in.Content, "mediaUrl": in.MediaURL, "caption": in.Caption, "timestamp": at,
-		}}})
+	m.raise(raised)
 	return msg, true, nil
 }
 

@@ -229,6 +229,61 @@ func TestMessagingInbound_StoredOnceWithItsTypeAndPublishedOnce(t *testing.T) {
 	}
 }
 
+// An incoming message and a receipt are stored with their webhook deliveries, in one
+// transaction: the deliveries exist once the report is answered, with no recorder running,
+// and the event says so; a report stored already (the worker's retry) adds none.
+func TestMessaging_InboundAndReceipt_StoreTheirWebhookDeliveriesWithThem(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ('s-1', 'https://example.com/hook', '{*}', 'whsec_test')`)
+	woken := make(chan struct{}, 10)
+	f.svc.WebhooksQueued = func() { woken <- struct{}{} }
+	ch, unsubscribe := f.bus.Subscribe(10)
+	defer unsubscribe()
+
+	text := "hello hook"
+	in := protocol.IncomingMessage{SessionID: "s-1", MessageID: "3EB0HOOKIN", From: "6281@s.whatsapp.net", Type: "text", Content: &text}
+	f.sent(t, "3EB0HOOKOUT", model.MessageSent)
+	receipt := protocol.MessageStatusEvent{SessionID: "s-1", MessageID: "3EB0HOOKOUT", Status: "DELIVERED"}
+	for range 2 {
+		if _, _, err := f.svc.Inbound(ctx, service.EventSource{WorkerID: "w-1"}, in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Receipt(ctx, service.EventSource{WorkerID: "w-1"}, receipt); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rows, err := f.db.Query(ctx, `SELECT event, coalesce(payload->'data'->'message'->>'content', payload->'data'->>'status')
+		FROM webhook_deliveries ORDER BY created_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var event, detail string
+		if err := rows.Scan(&event, &detail); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, event+" "+detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"message.received hello hook", "message.status DELIVERED"}; !slices.Equal(got, want) {
+		t.Errorf("deliveries stored: %q, want %q", got, want)
+	}
+	for range 2 {
+		if e := <-ch; !e.WebhooksStored {
+			t.Errorf("%s event raised without WebhooksStored: the recorder would store its deliveries again", e.Type)
+		}
+	}
+	if len(ch) != 0 || len(woken) != 2 {
+		t.Errorf("%d more events, deliverer woken %d times; want none more and 2", len(ch), len(woken))
+	}
+}
+
 func TestMessagingSend_FailuresAreRecordedAsFailed(t *testing.T) {
 	t.Parallel()
 	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})

@@ -767,7 +767,7 @@ func TestDelivery_AWorkersReport_BecomesSessionWebhooks(t *testing.T) {
 	scrape := g.Do(t, http.MethodGet, "/metrics", nil).Body.String()
 	for _, name := range []string{"gateway_webhook_deliveries_pending", "gateway_webhook_delivery_latency_seconds_count",
 		"gateway_webhook_attempt_duration_seconds_count", `gateway_events_published_total{type="qr_code_updated"}`,
-		"gateway_socketio_clients", "gateway_sse_clients"} {
+		"gateway_socketio_clients", "gateway_sse_clients", "gateway_bus_events_dropped_total 0"} {
 		if !strings.Contains(scrape, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -52,7 +53,9 @@ const maxBatch = 500
 
 // Recorder stores a delivery for every bus event that a session's webhook subscribes to,
 // before anything is attempted, so that a delivery survives a restart of the gateway or an
-// outage of the receiver. Events are stored in batches, one statement each.
+// outage of the receiver. Events are stored in batches, one statement each. Events whose
+// deliveries were stored with the change that raised them (WebhooksStored: incoming messages
+// and receipts) are skipped.
 type Recorder struct {
 	db          store.DBTX
 	logger      *slog.Logger
@@ -60,6 +63,7 @@ type Recorder struct {
 	stored      func()
 	events      <-chan events.Event
 	unsubscribe func()
+	giveUpAt    time.Time // when shutdown's last tries end (set when shutdown begins)
 }
 
 // NewRecorder subscribes to the bus at once, so that no event raised after it returns is
@@ -106,46 +110,82 @@ func (r *Recorder) collect(batch []store.NewWebhookDelivery) []store.NewWebhookD
 }
 
 func (r *Recorder) add(batch []store.NewWebhookDelivery, e events.Event) []store.NewWebhookDelivery {
+	if e.WebhooksStored {
+		return batch
+	}
+	d, ok, err := NewDelivery(e)
+	if err != nil {
+		r.logger.Error("webhook payload", slog.String("event", e.Type), slog.Any("err", err))
+	}
+	if !ok {
+		return batch
+	}
+	return append(batch, d)
+}
+
+// NewDelivery is the delivery to store for an event, to every webhook of its session that
+// subscribes to it; false for an event that is not for customers.
+func NewDelivery(e events.Event) (store.NewWebhookDelivery, bool, error) {
 	name, ok := eventNames[e.Type]
 	if !ok || e.SessionID == "" {
-		return batch
+		return store.NewWebhookDelivery{}, false, nil
 	}
 	body, err := json.Marshal(Payload{ID: newEventID(), Event: name, Timestamp: e.At.UTC(), SessionID: e.SessionID, Data: e.Payload})
 	if err != nil {
-		r.logger.Error("webhook payload", slog.String("event", e.Type), slog.Any("err", err))
-		return batch
+		return store.NewWebhookDelivery{}, false, fmt.Errorf("webhook payload of %s: %w", e.Type, err)
 	}
-	return append(batch, store.NewWebhookDelivery{SessionID: e.SessionID, Event: name, Payload: body})
+	return store.NewWebhookDelivery{SessionID: e.SessionID, Event: name, Payload: body}, true, nil
 }
 
-// store writes a batch, trying again briefly when Postgres fails; what still fails is lost
-// and logged (the events live only in memory until stored). A batch taken from the bus is
-// stored even when shutdown begins meanwhile.
+// recorderFinalTry bounds how long, once shutdown begins, the recorder keeps trying to store
+// what it holds while PostgreSQL is unavailable.
+const recorderFinalTry = 5 * time.Second
+
+// store writes a batch. While PostgreSQL is unavailable it tries again, every 50 ms to 1 s,
+// until the database is back: the events live only in memory until stored, and a short outage
+// must not lose a customer's incoming messages and receipts. Meanwhile the bus keeps up to
+// recorderBuffer more events for the recorder, and drops (and counts) what does not fit. Any
+// other error is tried again briefly, then the batch is lost and logged. A batch taken from
+// the bus is stored even when shutdown begins meanwhile; from then on, for recorderFinalTry at
+// most.
 func (r *Recorder) store(ctx context.Context, batch []store.NewWebhookDelivery) {
 	if len(batch) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	var err error
-	for wait := 50 * time.Millisecond; ; wait *= 4 {
+	failures := 0
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		attempt, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		var n int64
-		if n, err = store.InsertWebhookDeliveries(ctx, r.db, batch); err == nil {
+		n, err = store.InsertWebhookDeliveries(attempt, r.db, batch)
+		cancel()
+		if err == nil {
 			r.metrics.WebhookStored.Add(float64(n))
 			if n > 0 && r.stored != nil {
 				r.stored()
 			}
+			if failures > 0 {
+				r.logger.Info("webhook deliveries stored after a failure", slog.Int("count", len(batch)), slog.Int("attempts", failures+1))
+			}
 			return
 		}
-		if wait > time.Second {
+		failures++
+		unavailable := store.IsUnavailable(err)
+		if !unavailable && failures > 3 {
 			break
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
+		if ctx.Err() != nil {
+			if r.giveUpAt.IsZero() {
+				r.giveUpAt = time.Now().Add(recorderFinalTry)
+			}
+			if time.Now().After(r.giveUpAt) {
+				break
+			}
 		}
-		t.Stop()
+		if unavailable && failures == 1 {
+			r.logger.Warn("database unavailable: webhook deliveries kept until it is back", slog.Int("count", len(batch)), slog.Any("err", err))
+		}
+		time.Sleep(wait)
 	}
 	r.logger.Error("webhook deliveries lost: cannot store them", slog.Int("count", len(batch)), slog.Any("err", err))
 }
