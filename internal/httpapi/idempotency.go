@@ -15,6 +15,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/protocol"
 	"github.com/wagateway/gateway/internal/service"
@@ -74,19 +76,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 
 		deadline := time.Now().Add(idempotencyWait)
 		for {
-			claimed, existing, err := store.ClaimIdempotencyKey(r.Context(), s.db, sessionID, key, hash, s.replicaID, idempotencyStaleAfter)
+			claimed, existing, err := s.claim(r.Context(), sessionID, key, hash)
 			if errors.Is(err, model.ErrNotFound) && time.Now().Before(deadline) {
 				continue // released between the claim's INSERT and the look at who holds it
 			}
 			if err != nil {
-				// PostgreSQL went away: the claim's commit may have landed with only its
-				// acknowledgement lost, and would hold the key against every retry until stale.
-				const what = "abandon idempotency key"
-				if s.late.Keep(err, what, func(ctx context.Context) error {
-					return store.AbandonIdempotencyKey(ctx, s.db, sessionID, key, existing.ClaimedAt)
-				}) {
-					loggerFrom(r.Context()).WarnContext(r.Context(), "database unavailable: "+what+" once it is back", slog.Any("err", err))
-				}
+				s.abandonLostClaim(r.Context(), err, sessionID, key, existing.ClaimedAt)
 				respondError(w, r, err)
 				return
 			}
@@ -103,6 +98,36 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			// The request that held the key released it: this retry claims it and runs.
 		}
 	})
+}
+
+// claimTimeout bounds the claim of a key, which a client's hang-up does not cut short.
+const claimTimeout = 10 * time.Second
+
+// claim claims a key for this request. The client hanging up does not cancel it: a claim cut
+// off after its commit would hold the key against every retry until stale; once claimed, the
+// request ends as a 499 and releases it.
+func (s *Server) claim(ctx context.Context, sessionID, key, hash string) (bool, store.IdempotentResponse, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+	defer cancel()
+	return store.ClaimIdempotencyKey(ctx, s.db, sessionID, key, hash, s.replicaID, idempotencyStaleAfter)
+}
+
+// abandonLostClaim leaves to a retry the claim made at claimedAt whose INSERT failed with err,
+// when err says PostgreSQL went away after the statement was sent: its commit may have landed
+// with only the acknowledgement lost, and would hold the key against every retry until stale.
+// A statement never sent (no connection) claimed nothing, and keeps nothing in LateWrites,
+// whose room the outcomes of sends need during an outage.
+func (s *Server) abandonLostClaim(ctx context.Context, err error, sessionID, key string, claimedAt time.Time) {
+	var connect *pgconn.ConnectError
+	if claimedAt.IsZero() || pgconn.SafeToRetry(err) || errors.As(err, &connect) {
+		return
+	}
+	const what = "abandon idempotency key"
+	if s.late.Keep(err, what, func(ctx context.Context) error {
+		return store.AbandonIdempotencyKey(ctx, s.db, sessionID, key, claimedAt)
+	}) {
+		loggerFrom(ctx).WarnContext(ctx, "database unavailable: "+what+" once it is back", slog.Any("err", err))
+	}
 }
 
 // requestHash identifies a request with a key: its method, path, query and body.

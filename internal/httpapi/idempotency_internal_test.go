@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/store"
@@ -77,5 +80,35 @@ func TestReplicaGoneAfter_WithinTheWaitForAClaim(t *testing.T) {
 	if store.ReplicaGoneAfter >= idempotencyWait {
 		t.Fatalf("a replica is gone %s after its last beat, not within the %s a retry waits",
 			store.ReplicaGoneAfter, idempotencyWait)
+	}
+}
+
+// A claim whose INSERT failed once it was sent may have committed: its abandon is kept for
+// when the database is back. One never sent (no connection) claimed nothing and keeps
+// nothing: an outage's retries must not fill LateWrites, whose room the answers of sends
+// need; neither does a claim that failed looking at who holds the key (no claim of its own).
+func TestAbandonLostClaim_KeptOnlyForAClaimThatMayHaveCommitted(t *testing.T) {
+	t.Parallel()
+	lost := fmt.Errorf("claim idempotency key: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"})
+	refused := fmt.Errorf("claim idempotency key: %w", &pgconn.ConnectError{Config: &pgconn.Config{Host: "db"}})
+	if !store.IsUnavailable(refused) {
+		t.Fatal("a refused connection is not 'database unavailable': the case below proves nothing")
+	}
+	at := time.Now()
+	for _, tc := range []struct {
+		name      string
+		err       error
+		claimedAt time.Time
+		kept      bool
+	}{
+		{"connection lost once the statement was sent", lost, at, true},
+		{"no connection to send it on", refused, at, false},
+		{"the look at who holds the key failed", lost, time.Time{}, false},
+	} {
+		s := &Server{late: &store.LateWrites{}}
+		s.abandonLostClaim(context.Background(), tc.err, "ses-1", "k", tc.claimedAt)
+		if kept := s.late.Len() == 1; kept != tc.kept {
+			t.Errorf("%s: abandon kept %v, want %v", tc.name, kept, tc.kept)
+		}
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/wagateway/gateway/internal/model"
 )
 
+// claimSkew is how far this replica's clock may be from the database's for a claim to be
+// named by it (see ClaimIdempotencyKey).
+const claimSkew = 30 * time.Second
+
 // IdempotentResponse is a claimed key: the request it was claimed for, and the stored answer
 // to replay once there is one.
 type IdempotentResponse struct {
@@ -45,17 +49,27 @@ func staleClaim(staleAfter, replicaGone int) string {
 // ones get the stored row (whose response is empty while the first is still running). The
 // primary key (session_id, key) decides between racing replicas.
 //
-// The claim is named by a claimed_at chosen here (this replica's clock, which the stale rules
-// compare with the database's: a few seconds of skew against minutes of staleAfter), not by
-// the database: when the INSERT fails because PostgreSQL went away, its commit may still have
-// landed with only the acknowledgement lost, and existing.ClaimedAt then names the claim the
-// request may hold, for AbandonIdempotencyKey to leave it to a retry (a no-op when nothing
-// was committed).
+// The claim is named by a claimed_at chosen here, not by the database: when the INSERT fails
+// because PostgreSQL went away, its commit may still have landed with only the
+// acknowledgement lost, and a non-zero existing.ClaimedAt then names the claim the request
+// may hold, for AbandonIdempotencyKey to leave it to a retry (a no-op when nothing was
+// committed). The stale rules compare claimed_at with the database's clock, so this replica's
+// is taken only within claimSkew of it; beyond that the database's is, and an abandon after a
+// lost acknowledgement matches nothing (the claim goes stale as before).
 func ClaimIdempotencyKey(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, staleAfter time.Duration) (claimed bool, existing IdempotentResponse, err error) {
-	claimedAt := time.Now().Truncate(time.Microsecond) // timestamptz's precision
+	return claimIdempotencyKeyAt(ctx, db, sessionID, key, requestHash, replica, staleAfter, time.Now())
+}
+
+// claimIdempotencyKeyAt is ClaimIdempotencyKey with this replica's clock reading now.
+func claimIdempotencyKeyAt(ctx context.Context, db DBTX, sessionID, key, requestHash, replica string, staleAfter time.Duration,
+	now time.Time) (claimed bool, existing IdempotentResponse, err error) {
+	claimedAt := now.Truncate(time.Microsecond) // timestamptz's precision
 	err = db.QueryRow(ctx, `INSERT INTO idempotency_keys (session_id, key, request_hash, claimed_at, claimed_by)
-		VALUES ($1, $2, $3, $5, nullif($4, '')::uuid)
-		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at, claimed_at`, sessionID, key, requestHash, replica, claimedAt).
+		VALUES ($1, $2, $3,
+			CASE WHEN $5::timestamptz BETWEEN now() - $6::interval AND now() + $6::interval THEN $5::timestamptz ELSE now() END,
+			nullif($4, '')::uuid)
+		ON CONFLICT (session_id, key) DO NOTHING RETURNING created_at, claimed_at`,
+		sessionID, key, requestHash, replica, claimedAt, claimSkew).
 		Scan(&existing.CreatedAt, &existing.ClaimedAt)
 	if err == nil {
 		existing.RequestHash = requestHash

@@ -286,3 +286,38 @@ func TestIdempotencyKey_WritesOfAClaimTakenOverChangeNothing(t *testing.T) {
 		t.Fatal("an answered claim was abandoned")
 	}
 }
+
+// A claim is named by this replica's clock when it is within 30 s of the database's (so that
+// the claim can be named before the INSERT's answer), and by the database's otherwise: the
+// stale rules read claimed_at against the database's clock, and a replica minutes behind
+// would make every claim of its stale at once, open to a takeover while its request runs.
+func TestClaimIdempotencyKey_NamedByTheReplicasClockOnlyWhenItAgreesWithTheDatabase(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "ses-1")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		key      string
+		skew     time.Duration
+		replicas bool // the claim is named by the replica's reading
+	}{
+		{"in-step", 0, true},
+		{"a-second-behind", -time.Second, true},
+		{"ten-minutes-behind", -10 * time.Minute, false},
+		{"ten-minutes-ahead", 10 * time.Minute, false},
+	} {
+		reading := time.Now().Add(tc.skew)
+		claimed, k, err := store.ClaimIdempotencyKeyAt(ctx, db, "ses-1", tc.key, "h", "", idemStaleAfter, reading)
+		if err != nil || !claimed {
+			t.Fatalf("%s: claimed %v, %v", tc.key, claimed, err)
+		}
+		if stored := idemClaimedAt(t, db, tc.key); !stored.Equal(k.ClaimedAt) {
+			t.Errorf("%s: claim named %s, stored %s", tc.key, k.ClaimedAt, stored)
+		}
+		if named := k.ClaimedAt.Equal(reading.Truncate(time.Microsecond)); named != tc.replicas {
+			t.Errorf("%s: named by the replica's clock %v, want %v (claimed_at %s, reading %s)", tc.key, named, tc.replicas, k.ClaimedAt, reading)
+		}
+		if idemGet(t, db, tc.key).Stale {
+			t.Errorf("%s: a claim just made is stale", tc.key)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -155,7 +156,23 @@ func (r *Recorder) store(ctx context.Context, batch []store.NewWebhookDelivery) 
 	var err error
 	failures := 0
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		attempt, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		deadline := time.Now().Add(10 * time.Second)
+		if ctx.Err() != nil { // shutting down: what is left gets recorderFinalTry in all
+			if r.giveUpAt.IsZero() {
+				r.giveUpAt = time.Now().Add(recorderFinalTry)
+			}
+			if !time.Now().Before(r.giveUpAt) {
+				if err == nil {
+					err = errors.New("shutdown: no time left to try")
+				}
+				break
+			}
+			if r.giveUpAt.Before(deadline) {
+				deadline = r.giveUpAt
+			}
+			wait = min(wait, time.Until(r.giveUpAt))
+		}
+		attempt, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		var n int64
 		n, err = store.InsertWebhookDeliveries(attempt, r.db, batch)
 		cancel()
@@ -173,14 +190,6 @@ func (r *Recorder) store(ctx context.Context, batch []store.NewWebhookDelivery) 
 		unavailable := store.IsUnavailable(err)
 		if !unavailable && failures > 3 {
 			break
-		}
-		if ctx.Err() != nil {
-			if r.giveUpAt.IsZero() {
-				r.giveUpAt = time.Now().Add(recorderFinalTry)
-			}
-			if time.Now().After(r.giveUpAt) {
-				break
-			}
 		}
 		if unavailable && failures == 1 {
 			r.logger.Warn("database unavailable: webhook deliveries kept until it is back", slog.Int("count", len(batch)), slog.Any("err", err))

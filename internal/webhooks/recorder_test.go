@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -77,5 +78,43 @@ func TestRecorder_DatabaseAwayForAWhile_StoresTheDeliveryOnceItIsBack(t *testing
 	}
 	if left := db.failures.Load(); left > 0 {
 		t.Fatalf("stored with %d failures still to come", left)
+	}
+}
+
+// blockedDB is a database that never answers: every write waits until its context ends.
+type blockedDB struct {
+	store.DBTX
+	calls atomic.Int32
+}
+
+func (d *blockedDB) Exec(ctx context.Context, _ string, _ ...any) (pgconn.CommandTag, error) {
+	d.calls.Add(1)
+	<-ctx.Done()
+	return pgconn.CommandTag{}, fmt.Errorf("%w: %w", store.ErrDatabaseUnavailable, ctx.Err())
+}
+
+// At shutdown with a database that does not answer, the recorder gives what it holds
+// recorderFinalTry (5 s) in all, not a full try per batch: three batches held must not keep
+// the gateway from stopping for half a minute.
+func TestRecorder_ShutdownWithADatabaseThatDoesNotAnswer_EndsWithinTheFinalTry(t *testing.T) {
+	t.Parallel()
+	db := &blockedDB{}
+	bus := events.NewBus()
+	rec := webhooks.NewRecorder(bus, db, metrics.New().Events, slog.New(slog.DiscardHandler), nil)
+	for i := range 1500 { // three batches of 500
+		bus.Publish(events.Event{Type: events.MessageReceived, SessionID: "rec-1", At: time.Now(), Payload: map[string]any{"n": i}})
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	stop() // shutting down from the start: everything held gets the final try
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the recorder still runs 30s after shutdown began")
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("shutdown took %s with %d writes tried, want about 5s", took, db.calls.Load())
 	}
 }
