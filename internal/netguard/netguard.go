@@ -80,7 +80,7 @@ type Guard struct {
 // (any address when AllowPrivate).
 func (g Guard) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || !rereads(u) {
 		return nil, errors.New("must be an http or https URL")
 	}
 	if u.User != nil {
@@ -93,6 +93,14 @@ func (g Guard) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// rereads reports whether u's text, the URL as stored and requested, parses back to the same
+// host: a zone of bytes that are not UTF-8 ("http://[1::%25\xfb]") parses once but is written
+// as an escape the parser then refuses, so the host checked would not be the one used.
+func rereads(u *url.URL) bool {
+	again, err := url.Parse(u.String())
+	return err == nil && again.Hostname() == u.Hostname()
 }
 
 func (g Guard) checkHost(ctx context.Context, host string) error {
