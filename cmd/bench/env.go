@@ -432,7 +432,7 @@ func (e *env) describe(ctx context.Context, r *bench.Report) {
 	}
 	r.Settings = []bench.Fact{
 		bench.TextFact("Mode", mode),
-		bench.TextFact("Load", fmt.Sprintf("closed loop: %d connections, each request → response on its own keep-alive connection; %s warm-up (not measured), then a %s measured window",
+		bench.TextFact("Load", fmt.Sprintf("closed loop: %d connections, each request → response on its own keep-alive connection (fasthttp client); %s warm-up (not measured), then a %s measured window",
 			o.connections, o.warmup, o.duration)),
 		bench.TextFact("Process", "the gateway (app.New + App.Run on 127.0.0.1), the simulated worker (workerkit + simengine), the floors and the load generator share one process and "+
 			fmt.Sprintf("its %d cores with PostgreSQL and Redis on the same machine: CPU figures are the whole process (getrusage), \"machine busy\" is every process (/proc/stat)", r.Machine.CPUs)),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/protocol"
@@ -265,9 +266,13 @@ func (p *floorProxy) updateBatch(ctx context.Context, rows []floorOutcome) ([]st
 	for i, r := range rows {
 		ids[i], statuses[i], waIDs[i] = r.id, r.status, r.waID
 	}
+	// Planned for each batch, like the gateway's own batched update: a cached generic plan,
+	// made while the table was small, joins the answers to it with a sequential scan whose
+	// cost then grows with the table. The ANY on the primary key makes the probes explicit.
 	_, err := p.db.Exec(ctx, `UPDATE bench_gc_messages m SET status = i.status, wa_message_id = nullif(i.wa_message_id, ''),
 		updated_at = now()
-		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i(id, status, wa_message_id) WHERE m.id = i.id`, ids, statuses, waIDs)
+		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i(id, status, wa_message_id) WHERE m.id = i.id AND m.id = ANY ($1::uuid[])`,
+		pgx.QueryExecModeCacheDescribe, ids, statuses, waIDs)
 	return make([]struct{}, len(rows)), err
 }
 
