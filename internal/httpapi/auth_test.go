@@ -943,6 +943,12 @@ func TestAuth_SecretsAreNeverLogged(t *testing.T) {
 	if !strings.Contains(logs, `"path":"/api/v1/auth/me"`) {
 		t.Fatalf("no access log captured: %s", logs)
 	}
+	// The access lines name who called, never with the credential.
+	for _, who := range []string{`"principal":"user:` + u.ID + `"`, `"principal":"apikey:`} {
+		if !strings.Contains(logs, who) {
+			t.Errorf("no access line names %s:\n%s", who, logs)
+		}
+	}
 	secrets := map[string]string{
 		"JWT": u.Token, "refresh token": u.Refresh, "rotated JWT": data["token"].(string),
 		"rotated refresh token": data["refreshToken"].(string), "password": acctPassword,

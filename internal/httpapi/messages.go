@@ -633,34 +633,26 @@ func (s *Server) finishSend(w http.ResponseWriter, r *http.Request, out service.
 
 // wantsAsync reports whether the client asked for an async send.
 func wantsAsync(r *http.Request) bool {
-	if v := r.URL.Query().Get("async"); v == "true" || v == "1" {
-		return true
+	if strings.Contains(r.URL.RawQuery, "async") {
+		if v := r.URL.Query().Get("async"); v == "true" || v == "1" {
+			return true
+		}
 	}
 	return strings.Contains(strings.ToLower(r.Header.Get("Prefer")), "respond-async")
 }
 
-type scheduledKey struct{}
-
-// setScheduled keeps the validated scheduledAt for finishSend.
+// setScheduled keeps the validated scheduledAt for finishSend, in the request's info.
 func setScheduled(r *http.Request, at *time.Time) {
-	if p, ok := r.Context().Value(scheduledKey{}).(**time.Time); ok {
-		*p = at
+	if info := requestInfoFrom(r.Context()); info != nil {
+		info.scheduled = at
 	}
 }
 
 func scheduledFrom(r *http.Request) *time.Time {
-	if p, ok := r.Context().Value(scheduledKey{}).(**time.Time); ok {
-		return *p
+	if info := requestInfoFrom(r.Context()); info != nil {
+		return info.scheduled
 	}
 	return nil
-}
-
-// withSchedule gives a send's request a slot for its validated scheduledAt.
-func withSchedule(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var at *time.Time
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scheduledKey{}, &at)))
-	})
 }
 
 // cancelMessage cancels a message still QUEUED.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ const (
 type requestInfo struct {
 	id, ip string
 	base   *slog.Logger
+	// principal names who made the request in the access log (setPrincipal).
+	principal string
+	// scheduled is a send's validated scheduledAt, for finishSend (setScheduled).
+	scheduled *time.Time
 	// logger is base with the request ID, made on first use: most requests log only the
 	// access line, which names the ID itself.
 	once   sync.Once
@@ -157,8 +162,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		var principal string
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, &principal))
 		next.ServeHTTP(ww, r)
 
 		status := ww.Status()
@@ -166,8 +169,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		route := "unmatched"
-		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
-			route = rctx.RoutePattern()
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			if pattern := rctx.RoutePattern(); pattern != "" {
+				route = pattern
+			}
 		}
 		elapsed := time.Since(start)
 		s.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
@@ -194,19 +199,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			slog.String("ip", clientIPFrom(r.Context())),
 			slog.String("user_agent", r.UserAgent()),
 		}
-		if principal != "" {
-			attrs = append(attrs, slog.String("principal", principal))
+		if info := requestInfoFrom(r.Context()); info != nil && info.principal != "" {
+			attrs = append(attrs, slog.String("principal", info.principal))
 		}
 		s.logger.LogAttrs(r.Context(), level, "request", attrs...) // names the request ID itself
 	})
 }
 
-type principalKey struct{}
-
 // setPrincipal names who made the request ("user:<id>", "worker:<id>") in the access log.
 func setPrincipal(ctx context.Context, who string) {
-	if p, ok := ctx.Value(principalKey{}).(*string); ok {
-		*p = who
+	if info := requestInfoFrom(ctx); info != nil {
+		info.principal = who
 	}
 }
 
@@ -287,8 +290,24 @@ func requireJSON(next http.Handler) http.Handler {
 // store neither (?search=%FF reached the database and failed as a 500).
 func requireTextQuery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for name, values := range r.URL.Query() {
-			for _, v := range append(values, name) {
+		// Each pair as url.ParseQuery reads it, without building its map: every request
+		// passes here.
+		for rest := r.URL.RawQuery; rest != ""; {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, "&")
+			if strings.Contains(pair, ";") {
+				continue // url.ParseQuery refuses the pair and skips it
+			}
+			rawName, rawValue, _ := strings.Cut(pair, "=")
+			name, err := url.QueryUnescape(rawName)
+			if err != nil {
+				continue // url.ParseQuery skips it too
+			}
+			value, err := url.QueryUnescape(rawValue)
+			if err != nil {
+				continue
+			}
+			for _, v := range [2]string{name, value} {
 				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
 					respondError(w, r, model.Errorf(model.KindBadRequest, "Query parameter %q is not valid UTF-8 text", name))
 					return

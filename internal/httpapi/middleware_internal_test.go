@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestClientIP_XForwardedForOnlyBehindTrustedProxies(t *testing.T) {
@@ -68,4 +70,37 @@ func TestSaneRequestID(t *testing.T) {
 	if a, b := newRequestID(), newRequestID(); a == b || !saneRequestID(a) || len(a) != 24 {
 		t.Errorf("newRequestID gave %q and %q, want distinct sane 24-character IDs", a, b)
 	}
+}
+
+// queryIsText is requireTextQuery's rule read off url.ParseQuery's map: every name and value
+// it keeps is valid UTF-8 without NUL.
+func queryIsText(raw string) bool {
+	values, _ := url.ParseQuery(raw)
+	for name, vs := range values {
+		for _, v := range append(vs, name) {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// FuzzRequireTextQuery holds requireTextQuery, which walks the raw query without building
+// url.ParseQuery's map, to the same verdict as that map.
+func FuzzRequireTextQuery(f *testing.F) {
+	for _, seed := range []string{"", "async=true", "a=%00", "%FF=1", "a=1;b=%00", "a=%zz&b=%ff", "a&&b=", "x=%C3%A9+y",
+		"=%00", "a=1&a=%fe", "%00;=1"} {
+		f.Add(seed)
+	}
+	handler := requireTextQuery(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.URL.RawQuery = raw
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		if got, want := w.Code == http.StatusOK, queryIsText(raw); got != want {
+			t.Fatalf("query %q: passed %v, url.ParseQuery's values are text: %v", raw, got, want)
+		}
+	})
 }

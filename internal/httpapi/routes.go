@@ -132,7 +132,7 @@ func (s *Server) Routes() chi.Router {
 			r.Get("/session/status", s.sessionStatusByKey)
 			// Sends: safe to retry with an Idempotency-Key; async with ?async=true.
 			r.Group(func(r chi.Router) {
-				r.Use(s.idempotent, withSchedule)
+				r.Use(s.idempotent)
 				r.Post("/sendText", s.sendText)
 				r.Post("/sendImage", s.sendImage)
 				r.Post("/sendFile", s.sendFile)

@@ -29,16 +29,29 @@ func NormalizeRecipient(to string) (string, bool) {
 // NormalizePhone strips a leading '+', spaces, dashes and parentheses and requires 8 to 15
 // digits.
 func NormalizePhone(raw string) (string, bool) {
-	s := strings.TrimSpace(raw)
-	s = strings.TrimPrefix(s, "+")
-	s = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(s)
-	if len(s) < 8 || len(s) > 15 {
-		return "", false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
+	s := strings.TrimPrefix(strings.TrimSpace(raw), "+")
+	// One pass over the bytes, no allocation unless separators were dropped: this runs for
+	// every send.
+	var digits [15]byte
+	n := 0
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c == ' ' || c == '-' || c == '(' || c == ')':
+		case c >= '0' && c <= '9':
+			if n == len(digits) {
+				return "", false
+			}
+			digits[n] = c
+			n++
+		default:
 			return "", false
 		}
 	}
-	return s, true
+	switch {
+	case n < 8:
+		return "", false
+	case n == len(s):
+		return s, true
+	}
+	return string(digits[:n]), true
 }

@@ -370,6 +370,39 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 	}
 }
 
+// A taken ID fails only its row; the others answer their records' created_at, and a
+// scheduled send is due at its scheduledAt.
+func TestQueueBatch_AllSessionsExist_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	first := store.QueuedMessage{OutboundMessage: msgOutbound("live", "first")}
+	if out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first}); err != nil || out[0].Err != nil {
+		t.Fatalf("first queue: %+v, %v", out, err)
+	}
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	other := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "other"), ScheduledAt: &later}
+	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{other, first})
+	if err != nil {
+		t.Fatalf("a taken ID failed the whole batch: %v", err)
+	}
+	if !errors.Is(out[1].Err, store.ErrMessageExists) {
+		t.Errorf("taken ID: %+v, want ErrMessageExists", out[1])
+	}
+	var created, next time.Time
+	var status model.MessageStatus
+	if err := db.QueryRow(ctx, `SELECT created_at, next_attempt_at, status FROM messages WHERE id = $1`, other.ID).
+		Scan(&created, &next, &status); err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Err != nil || !out[0].CreatedAt.Equal(created) {
+		t.Errorf("queued row: %+v, want created at %s", out[0], created)
+	}
+	if status != model.MessageQueued || !next.Equal(later) {
+		t.Errorf("queued row is %s, next attempt %s; want QUEUED at its scheduledAt %s", status, next, later)
+	}
+}
+
 // queueListener is a connection of db listening on the queue channel until the test ends.
 func queueListener(t *testing.T, db *pgxpool.Pool) *pgxpool.Conn {
 	t.Helper()
