@@ -62,7 +62,7 @@ func NewMessaging(deps MessagingDeps) *Messaging {
 	}
 	svc.outcomes = store.GroupCommit[store.SendOutcome, struct{}]{
 		Flush: func(ctx context.Context, rows []store.SendOutcome) ([]struct{}, error) {
-			return nil, store.RecordSendOutcomeBatch(ctx, svc.DB, rows)
+			return nil, svc.recordOutcomes(ctx, rows)
 		},
 	}
 	svc.queued = store.GroupCommit[store.QueuedMessage, store.QueuedOutbound]{
@@ -161,12 +161,21 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	}
 	now := time.Now().UTC()
 	waID := answer.MessageID
-	if err := m.recordOutcome(ctx, store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now}); err != nil {
+	sent := events.Event{Type: events.MessageStatusUpdated, SessionID: sessionID, UserID: p.UserID, At: now,
+		Payload: map[string]any{"sessionId": sessionID, "messageId": waID, "id": id, "status": model.MessageSent, "timestamp": now}}
+	outcome := store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now}
+	// The customer's webhook deliveries of the answer are committed with it: a crash after
+	// the commit cannot lose them, and the recorder has no statement of its own to run.
+	if hook, ok, err := webhooks.NewDelivery(sent); err != nil {
+		m.Logger.ErrorContext(ctx, "webhook payload", slog.String("event", sent.Type), slog.Any("err", err))
+	} else if ok {
+		outcome.Webhook, sent.WebhooksStored = &hook, true
+	}
+	if err := m.recordOutcome(ctx, outcome); err != nil {
 		return SendResult{}, err
 	}
 	m.Metrics.Messages.WithLabelValues(string(out.Type), string(model.DirectionOutbound), string(model.MessageSent)).Inc()
-	m.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: sessionID, UserID: p.UserID, At: now,
-		Payload: map[string]any{"sessionId": sessionID, "messageId": waID, "id": id, "status": model.MessageSent, "timestamp": now}})
+	m.Bus.Publish(sent)
 	return SendResult{MessageID: waID, ID: id, To: out.Request.To, Type: out.Request.Type, Status: model.MessageSent, Timestamp: now}, nil
 }
 
@@ -185,10 +194,20 @@ func (m *Messaging) fail(ctx context.Context, sessionID, id string, kind model.M
 	return cause
 }
 
+// recordOutcomes writes workers' answers with their webhook deliveries, and wakes the
+// deliverer when there are some.
+func (m *Messaging) recordOutcomes(ctx context.Context, rows []store.SendOutcome) error {
+	deliveries, err := store.RecordSendOutcomeBatch(ctx, m.DB, rows)
+	if deliveries > 0 && m.WebhooksQueued != nil {
+		m.WebhooksQueued()
+	}
+	return err
+}
+
 func (m *Messaging) recordOutcome(ctx context.Context, o store.SendOutcome) error {
 	_, err := m.outcomes.Do(context.WithoutCancel(ctx), o)
 	if m.LateWrites.Keep(err, "record the answer of send "+o.ID, func(ctx context.Context) error {
-		return store.RecordSendOutcomeBatch(ctx, m.DB, []store.SendOutcome{o})
+		return m.recordOutcomes(ctx, []store.SendOutcome{o})
 	}) {
 		m.Logger.WarnContext(ctx, "database unavailable: the answer of a send is recorded once it is back",
 			slog.String("message_id", o.ID), slog.String("status", string(o.Status)), slog.Any("err", err))

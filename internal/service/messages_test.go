@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -395,5 +397,49 @@ func TestMessagingGet_AnotherSessionsMessageIsNotFound(t *testing.T) {
 	f.exec(t, `INSERT INTO sessions (id, user_id, name) VALUES ('s-2', $1, 'S')`, f.user.UserID)
 	if _, err := f.svc.Get(ctx, "s-2", id); model.KindOf(err) != model.KindNotFound {
 		t.Errorf("Get from another session = %v, want not found", err)
+	}
+}
+
+// A sent message's webhook delivery is committed with the worker's answer: stored when Send
+// returns, its event raised marked so that the recorder does not store it again, and the
+// deliverer woken.
+func TestMessagingSend_StoresTheSentWebhookWithTheAnswer(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/sessions/s-hook/send" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success":true,"data":{"messageId":"3EB0SENTHOOK","status":"SENT","type":"text","to":"6281234567890@s.whatsapp.net"}}`))
+	}))
+	t.Cleanup(worker.Close)
+	f.exec(t, `INSERT INTO workers (id, endpoint) VALUES ('w-3', $1)`, worker.URL)
+	f.exec(t, `INSERT INTO sessions (id, user_id, name, worker_id, status) VALUES ('s-hook', $1, 'S', 'w-3', 'CONNECTED')`, f.user.UserID)
+	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ('s-hook', 'https://example.com/hook', '{message.status}', 'whsec_test')`)
+	woken := make(chan struct{}, 10)
+	f.svc.WebhooksQueued = func() { woken <- struct{}{} }
+	ch, unsubscribe := f.bus.Subscribe(10)
+	defer unsubscribe()
+
+	res, err := f.svc.Send(ctx, f.user, "s-hook", textOut("6281234567890@s.whatsapp.net"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var event, messageID, waID, status string
+	if err := f.db.QueryRow(ctx, `SELECT event, payload->'data'->>'id', payload->'data'->>'messageId', payload->'data'->>'status'
+		FROM webhook_deliveries`).Scan(&event, &messageID, &waID, &status); err != nil {
+		t.Fatalf("no delivery stored when Send returned: %v", err)
+	}
+	if event != "message.status" || messageID != res.ID || waID != "3EB0SENTHOOK" || status != "SENT" {
+		t.Errorf("delivery %s of %s (%s) %s, want message.status of %s (3EB0SENTHOOK) SENT", event, messageID, waID, status, res.ID)
+	}
+	if e := <-ch; e.Type != events.MessageStatusUpdated || !e.WebhooksStored {
+		t.Errorf("event %s raised with WebhooksStored %v, want %s with true", e.Type, e.WebhooksStored, events.MessageStatusUpdated)
+	}
+	if len(woken) != 1 {
+		t.Errorf("deliverer woken %d times, want once", len(woken))
 	}
 }

@@ -25,7 +25,7 @@ func TestPruneOld_OldMessagesGoWithTheirWhatsAppIDs_QueuedAndRecentStay(t *testi
 		t.Fatal(err)
 	}
 	waOld, waRecent := "3EB0OLD", "3EB0RECENT"
-	if err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
+	if _, err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
 		{ID: old.ID, Status: model.MessageSent, WAMessageID: &waOld, At: time.Now()},
 		{ID: recent.ID, Status: model.MessageSent, WAMessageID: &waRecent, At: time.Now()},
 	}); err != nil {

@@ -149,6 +149,11 @@ type SendOutcome struct {
 	WAMessageID *string
 	Error       *string
 	At          time.Time
+	// Webhook, when set, is the customer event of a SENT answer: stored with the answer, for
+	// every webhook of the session that subscribes to it, the first time the answer is
+	// written (its WhatsApp ID is then new to message_wa_ids). Its SessionID is not read:
+	// the message's is.
+	Webhook *NewWebhookDelivery
 }
 
 // RecordSendOutcomeBatch writes workers' answers in one statement: the status, WhatsApp's ID
@@ -158,21 +163,28 @@ type SendOutcome struct {
 // nothing. A message queued meanwhile (its answer came so late that the send was handed to the
 // dispatcher) takes a SENT answer, which ends its queueing, but not a FAILED one: the queue
 // retries it. The update changes no indexed
-// column, so PostgreSQL can write it as a HOT update: no new index entries.
-func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) error {
+// column, so PostgreSQL can write it as a HOT update: no new index entries. The customer
+// webhook deliveries of the answers are stored in the same statement (SendOutcome.Webhook).
+func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) (webhookDeliveries int64, err error) {
 	n := len(rows)
 	ids, statuses, waIDs, errs, ats := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
+	hookEvents, hookPayloads := make([]*string, n), make([]*string, n)
 	for i, r := range rows {
 		ids[i], statuses[i], waIDs[i], errs[i], ats[i] = r.ID, string(r.Status), r.WAMessageID, r.Error, r.At
+		if r.Webhook != nil {
+			payload := string(r.Webhook.Payload)
+			hookEvents[i], hookPayloads[i] = &r.Webhook.Event, &payload
+		}
 	}
 	// Planned for each batch (custom plan), never from a cached generic plan: a generic plan is
 	// made once, while messages is still small, and kept until the table's statistics change;
 	// with the table believed tiny it reads the answers' rows with a sequential scan, whose cost
 	// then grows with the table (6 ms a batch at 20,000 rows, measured with autovacuum off).
-	_, err := db.Exec(ctx, `
+	err = db.QueryRow(ctx, `
 		WITH input AS (
-			SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[])
-			       AS t(id, status, wa_message_id, error_message, at)
+			SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[],
+			                     $6::text[], $7::text[]) WITH ORDINALITY
+			       AS t(id, status, wa_message_id, error_message, at, hook_event, hook_payload, n)
 		), upd AS (
 			UPDATE messages m SET
 				status = CASE WHEN m.status = 'PENDING' OR (m.status = 'QUEUED' AND i.status = 'SENT') THEN i.status ELSE m.status END,
@@ -182,22 +194,36 @@ func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) er
 				sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
 				updated_at = now()
 			FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- the primary key, one probe per answer
-			RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message
+			RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message, i.hook_event, i.hook_payload, i.n
 		), wa AS (
 			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
 			SELECT session_id, wa_message_id, id FROM upd WHERE wa_message_id IS NOT NULL
 			ON CONFLICT DO NOTHING
+			RETURNING message_id
+		), hooks AS (
+			-- Only with a WhatsApp ID this statement recorded: an answer written again (a late
+			-- write) finds it taken and stores no second delivery.
+			INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
+			SELECT w.id, upd.hook_event, upd.hook_payload::jsonb, 'PENDING', now()
+			FROM upd JOIN wa ON wa.message_id = upd.id
+			JOIN webhooks w ON w.session_id = upd.session_id AND w.is_active
+				AND (upd.hook_event = ANY (w.events) OR '*' = ANY (w.events))
+			WHERE upd.hook_payload IS NOT NULL
+			ORDER BY upd.n
+			RETURNING 1
+		), history AS (
+			INSERT INTO message_events (message_id, status, at, detail)
+			SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
+				-- An answer written again (a late write whose first commit's acknowledgement was
+				-- lost) has its entry already.
+				AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')
 		)
-		INSERT INTO message_events (message_id, status, at, detail)
-		SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
-			-- An answer written again (a late write whose first commit's acknowledgement was
-			-- lost) has its entry already.
-			AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')`,
-		pgx.QueryExecModeCacheDescribe, ids, statuses, waIDs, errs, ats)
+		SELECT count(*) FROM hooks`,
+		pgx.QueryExecModeCacheDescribe, ids, statuses, waIDs, errs, ats, hookEvents, hookPayloads).Scan(&webhookDeliveries)
 	if err != nil {
-		return fmt.Errorf("record send outcomes: %w", mapError(err))
+		return 0, fmt.Errorf("record send outcomes: %w", mapError(err))
 	}
-	return nil
+	return webhookDeliveries, nil
 }
 
 const messageColumns = `id::text, session_id, direction, wa_message_id, from_number, to_number, message_type, content,

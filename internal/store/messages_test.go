@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/model"
@@ -114,7 +115,7 @@ func TestRecordSendOutcomeBatch_NeverOverwritesAReceiptThatCameFirst(t *testing.
 
 	now := time.Now().UTC()
 	waFast, waSlow, reason := "3EB0FAST", "3EB0SLOW", "worker said no"
-	err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
+	_, err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
 		{ID: fast.ID, Status: model.MessageSent, WAMessageID: &waFast, At: now},
 		{ID: slow.ID, Status: model.MessageSent, WAMessageID: &waSlow, At: now},
 		{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: now},
@@ -496,7 +497,7 @@ func TestRecordSendOutcomeBatch_LateAnswerOfAQueuedSend(t *testing.T) {
 		[]string{sent.ID, failed.ID})
 	now := time.Now().UTC()
 	waID, reason := "3EB0LATE", "worker unreachable"
-	if err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
+	if _, err := store.RecordSendOutcomeBatch(ctx, db, []store.SendOutcome{
 		{ID: sent.ID, Status: model.MessageSent, WAMessageID: &waID, At: now},
 		{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: now},
 	}); err != nil {
@@ -534,11 +535,66 @@ func TestRecordSendOutcomeBatch_WrittenTwice_OneHistoryEntry(t *testing.T) {
 	reason := "worker answered 500"
 	outcome := []store.SendOutcome{{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: time.Now().UTC()}}
 	for range 2 {
-		if err := store.RecordSendOutcomeBatch(ctx, db, outcome); err != nil {
+		if _, err := store.RecordSendOutcomeBatch(ctx, db, outcome); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if history := msgHistoryOf(t, db, failed.ID); !slices.Equal(history, []model.MessageStatus{model.MessagePending, model.MessageFailed}) {
 		t.Errorf("history: %v, want PENDING then one FAILED", history)
+	}
+}
+
+// The webhook deliveries of SENT answers are stored with them, for the message's session's
+// active webhook when it subscribes to the event; an answer written again (a late write)
+// stores none again.
+func TestRecordSendOutcomeBatch_StoresTheAnswersWebhookDeliveriesOnce(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	msgExec(t, db, `INSERT INTO sessions (id, user_id, name, status)
+		SELECT id, (SELECT user_id FROM sessions WHERE id = 'live'), id, 'CONNECTED' FROM unnest('{other,off}'::text[]) AS id`)
+	msgExec(t, db, `INSERT INTO webhooks (session_id, url, events, secret, is_active) VALUES
+		('live', 'https://example.com/live', '{message.status}', 'whsec_a', true),
+		('other', 'https://example.com/other', '{message.received}', 'whsec_b', true),
+		('off', 'https://example.com/off', '{*}', 'whsec_c', false)`)
+	first, second, quiet := msgOutbound("live", "first"), msgOutbound("live", "second"), msgOutbound("live", "quiet")
+	other, off := msgOutbound("other", "other"), msgOutbound("off", "off")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{first, second, quiet, other, off}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	outcome := func(m store.OutboundMessage, waID string, hook bool) store.SendOutcome {
+		o := store.SendOutcome{ID: m.ID, Status: model.MessageSent, WAMessageID: &waID, At: now}
+		if hook {
+			o.Webhook = &store.NewWebhookDelivery{SessionID: "ignored", Event: "message.status",
+				Payload: []byte(`{"event":"message.status","data":{"id":"` + m.ID + `"}}`)}
+		}
+		return o
+	}
+	batch := []store.SendOutcome{outcome(second, "WA-2", true), outcome(first, "WA-1", true), outcome(quiet, "WA-3", false),
+		outcome(other, "WA-4", true), outcome(off, "WA-5", true)}
+	for i, want := range []int64{2, 0} {
+		got, err := store.RecordSendOutcomeBatch(ctx, db, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("write %d stored %d deliveries, want %d", i+1, got, want)
+		}
+	}
+	rows, err := db.Query(ctx, `SELECT w.url || ' ' || (d.payload->'data'->>'id') || ' ' || d.event || ' ' || d.status
+		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	want := []string{"https://example.com/live " + first.ID + " message.status PENDING", "https://example.com/live " + second.ID + " message.status PENDING"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries %q, want %q", got, want)
 	}
 }
