@@ -103,12 +103,20 @@ func rereads(u *url.URL) bool {
 	return err == nil && again.Hostname() == u.Hostname()
 }
 
+// checkHost checks a URL's Hostname(), brackets already removed: an address, or a name that
+// must resolve to public addresses only.
 func (g Guard) checkHost(ctx context.Context, host string) error {
-	if addr, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+	if addr, err := netip.ParseAddr(host); err == nil {
 		if !IsPublic(addr) {
 			return ErrNotPublic
 		}
 		return nil
+	}
+	// Not an address, so a name: brackets and zones have no place in one. (Trimming brackets
+	// here once turned the zoned address "::%]" into the non-address "::%", then resolved as
+	// a name.)
+	if strings.ContainsAny(host, "[]%") {
+		return fmt.Errorf("host %q is neither an address nor a host name", host)
 	}
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return ErrNotPublic
