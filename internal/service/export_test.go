@@ -10,3 +10,6 @@ import (
 func (d *Dispatcher) RequeueUnansweredEvery(ctx context.Context, since time.Time, interval time.Duration) {
 	d.requeueUnanswered(ctx, since, interval)
 }
+
+// OutboundMessageID is the ID a send made with ctx records its message under.
+func OutboundMessageID(ctx context.Context) string { return outboundMessageID(ctx) }

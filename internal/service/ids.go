@@ -63,10 +63,11 @@ func WithMessageID(ctx context.Context, id string) context.Context {
 }
 
 // outboundMessageID is the ID of a send's message: the one ctx asks for (WithMessageID), or a
-// new random one.
+// new UUID v7, ordered by creation time: the messages table's primary key then grows at its
+// right edge rather than at random pages.
 func outboundMessageID(ctx context.Context) string {
 	if id, ok := ctx.Value(messageIDKey{}).(string); ok && id != "" {
 		return id
 	}
-	return uuid.NewString()
+	return uuid.Must(uuid.NewV7()).String()
 }
