@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/wagateway/gateway/internal/events"
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/protocol"
 	"github.com/wagateway/gateway/internal/router"
@@ -295,13 +294,20 @@ func (d *Dispatcher) attempt(ctx context.Context, tx pgx.Tx, head store.QueueHea
 
 	if sendErr == nil {
 		at := time.Now().UTC()
-		if err := store.MarkDispatched(ctx, tx, head.ID, head.SessionID, answer.MessageID, at); err != nil {
+		sent := statusEvent(head.SessionID, head.UserID, head.ID, answer.MessageID, model.MessageSent, at)
+		stored, err := store.MarkDispatched(ctx, tx, head.ID, head.SessionID, answer.MessageID, at, m.webhookOf(ctx, &sent))
+		if err != nil {
 			return nil, err
 		}
 		m.Metrics.DispatchAttempts.WithLabelValues("sent").Inc()
 		m.Metrics.DispatchLatency.Observe(at.Sub(head.NextAttemptAt).Seconds())
 		m.Metrics.Messages.WithLabelValues(string(head.Type), string(model.DirectionOutbound), string(model.MessageSent)).Inc()
-		return d.publisher(head, answer.MessageID, model.MessageSent, at), nil
+		return func() {
+			m.Bus.Publish(sent)
+			if stored > 0 && m.WebhooksQueued != nil {
+				m.WebhooksQueued()
+			}
+		}, nil
 	}
 
 	reason := errorMessage(sendErr)
@@ -317,8 +323,12 @@ func (d *Dispatcher) attempt(ctx context.Context, tx pgx.Tx, head store.QueueHea
 		if err := store.MarkAttemptFailed(ctx, tx, head.ID, reason, nil); err != nil {
 			return nil, err
 		}
+		failed := statusEvent(head.SessionID, head.UserID, head.ID, "", model.MessageFailed, now)
+		if err := m.storeWebhooks(ctx, tx, &failed); err != nil {
+			return nil, err
+		}
 		m.Metrics.DispatchAttempts.WithLabelValues("failed").Inc()
-		return d.publisher(head, "", model.MessageFailed, now), nil
+		return func() { m.raise(failed) }, nil
 	}
 	next := now.Add(d.backoff(attempts))
 	m.Metrics.DispatchAttempts.WithLabelValues("retry").Inc()
@@ -333,14 +343,6 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 	}
 	delay = min(delay, d.RetryMax)
 	return delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1)) //nolint:gosec // jitter, not a secret
-}
-
-func (d *Dispatcher) publisher(head store.QueueHead, waID string, status model.MessageStatus, at time.Time) func() {
-	return func() {
-		d.Messaging.Bus.Publish(events.Event{Type: events.MessageStatusUpdated, SessionID: head.SessionID,
-			UserID: head.UserID, At: at, Payload: map[string]any{"sessionId": head.SessionID, "messageId": waID,
-				"id": head.ID, "status": status, "timestamp": at}})
-	}
 }
 
 func errorMessage(err error) string {

@@ -95,12 +95,7 @@ func TestDispatcher_SettledSendIsAnnouncedToTheSessionsOwner(t *testing.T) {
 	}
 
 	// The worker of s-1 refuses every send: with one attempt allowed, the send ends FAILED.
-	d := &service.Dispatcher{Pool: f.db, Messaging: f.svc, MinInterval: time.Millisecond, RetryBase: time.Millisecond,
-		RetryMax: time.Millisecond, MaxAttempts: 1, Concurrency: 1, Logger: slog.New(slog.DiscardHandler)}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { d.Run(runCtx); close(done) }()
-	defer func() { cancel(); <-done }()
+	f.runDispatcher(t)
 
 	deadline := time.After(10 * time.Second)
 	for {
@@ -117,4 +112,67 @@ func TestDispatcher_SettledSendIsAnnouncedToTheSessionsOwner(t *testing.T) {
 			t.Fatal("the settled send was not announced within 10s")
 		}
 	}
+}
+
+// The webhook delivery of a queued send the dispatcher settles, SENT or FAILED for good, is
+// committed with the outcome: stored when the event is raised, which is marked so that the
+// recorder does not store it again.
+func TestDispatcher_SettledSendsWebhookIsCommittedWithTheOutcome(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	f.sendingSession(t, "s-ok", "3EB0QUEUEDHOOK")
+	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES
+		('s-ok', 'https://example.com/ok', '{*}', 'whsec_a'), ('s-1', 'https://example.com/s1', '{message.status}', 'whsec_b')`)
+	announced, unsubscribe := f.bus.Subscribe(16)
+	defer unsubscribe()
+	sent, err := f.svc.Queue(ctx, f.user, "s-ok", textOut("6281234567890"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed, err := f.svc.Queue(ctx, f.user, "s-1", textOut("6281234567890"), nil) // its worker refuses sends
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f.runDispatcher(t)
+
+	want := map[string]string{sent.ID: "SENT 3EB0QUEUEDHOOK https://example.com/ok", failed.ID: "FAILED  https://example.com/s1"}
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case e := <-announced:
+			id, _ := e.Payload.(map[string]any)["id"].(string)
+			expected, ok := want[id]
+			if e.Type != events.MessageStatusUpdated || !ok {
+				continue
+			}
+			delete(want, id)
+			if !e.WebhooksStored {
+				t.Errorf("event of %s raised without WebhooksStored", id)
+			}
+			var got string
+			if err := f.db.QueryRow(ctx, `SELECT (d.payload->'data'->>'status') || ' ' || (d.payload->'data'->>'messageId') || ' ' || w.url
+				FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.payload->'data'->>'id' = $1`, id).Scan(&got); err != nil {
+				t.Fatalf("no delivery of %s when its event was raised: %v", id, err)
+			}
+			if got != expected {
+				t.Errorf("delivery of %s: %q, want %q", id, got, expected)
+			}
+		case <-deadline:
+			t.Fatalf("not settled within 10s: %v", want)
+		}
+	}
+}
+
+// runDispatcher runs a dispatcher of the fixture's queue, one attempt per message and no
+// pacing, until the test ends.
+func (f *msFixture) runDispatcher(t *testing.T) {
+	t.Helper()
+	d := &service.Dispatcher{Pool: f.db, Messaging: f.svc, MinInterval: time.Millisecond, RetryBase: time.Millisecond,
+		RetryMax: time.Millisecond, MaxAttempts: 1, Concurrency: 1, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -161,16 +161,10 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	}
 	now := time.Now().UTC()
 	waID := answer.MessageID
-	sent := events.Event{Type: events.MessageStatusUpdated, SessionID: sessionID, UserID: p.UserID, At: now,
-		Payload: map[string]any{"sessionId": sessionID, "messageId": waID, "id": id, "status": model.MessageSent, "timestamp": now}}
-	outcome := store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now}
+	sent := statusEvent(sessionID, p.UserID, id, waID, model.MessageSent, now)
 	// The customer's webhook deliveries of the answer are committed with it: a crash after
 	// the commit cannot lose them, and the recorder has no statement of its own to run.
-	if hook, ok, err := webhooks.NewDelivery(sent); err != nil {
-		m.Logger.ErrorContext(ctx, "webhook payload", slog.String("event", sent.Type), slog.Any("err", err))
-	} else if ok {
-		outcome.Webhook, sent.WebhooksStored = &hook, true
-	}
+	outcome := store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now, Webhook: m.webhookOf(ctx, &sent)}
 	if err := m.recordOutcome(ctx, outcome); err != nil {
 		return SendResult{}, err
 	}
@@ -344,6 +338,27 @@ func (m *Messaging) Receipt(ctx context.Context, src EventSource, ev protocol.Me
 		m.raise(raised)
 	}
 	return true, nil
+}
+
+// statusEvent is the message_status_updated event of our message id (WhatsApp's waID).
+func statusEvent(sessionID, userID, id, waID string, status model.MessageStatus, at time.Time) events.Event {
+	return events.Event{Type: events.MessageStatusUpdated, SessionID: sessionID, UserID: userID, At: at,
+		Payload: map[string]any{"sessionId": sessionID, "messageId": waID, "id": id, "status": status, "timestamp": at}}
+}
+
+// webhookOf is the customer webhook delivery of e, for the statement that records the change
+// raising it to store; e is marked WebhooksStored (the recorder skips it). Nil when e is not
+// for customers.
+func (m *Messaging) webhookOf(ctx context.Context, e *events.Event) *store.NewWebhookDelivery {
+	d, ok, err := webhooks.NewDelivery(*e)
+	if err != nil {
+		m.Logger.ErrorContext(ctx, "webhook payload", slog.String("event", e.Type), slog.Any("err", err))
+	}
+	if !ok {
+		return nil
+	}
+	e.WebhooksStored = true
+	return &d
 }
 
 // storeWebhooks stores the customer webhook deliveries of e in tx, the transaction of the

@@ -107,6 +107,24 @@ func (f *msFixture) status(t *testing.T, id string) (model.MessageStatus, *strin
 	return s, reason
 }
 
+// sendingSession adds a CONNECTED session placed on a worker of its own, which answers every
+// send of it with WhatsApp ID waID.
+func (f *msFixture) sendingSession(t *testing.T, sessionID, waID string) {
+	t.Helper()
+	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/sessions/"+sessionID+"/send" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success":true,"data":{"messageId":"` + waID + `","status":"SENT","type":"text","to":"6281234567890@s.whatsapp.net"}}`))
+	}))
+	t.Cleanup(worker.Close)
+	f.exec(t, `INSERT INTO workers (id, endpoint) VALUES ($1, $2)`, "w-"+sessionID, worker.URL)
+	f.exec(t, `INSERT INTO sessions (id, user_id, name, worker_id, status) VALUES ($1, $2, 'S', $3, 'CONNECTED')`,
+		sessionID, f.user.UserID, "w-"+sessionID)
+}
+
 func textOut(to string) service.Outgoing {
 	msg := "hello"
 	return service.Outgoing{Type: model.MessageText, Content: &msg,
@@ -407,17 +425,7 @@ func TestMessagingSend_StoresTheSentWebhookWithTheAnswer(t *testing.T) {
 	t.Parallel()
 	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
 	ctx := context.Background()
-	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/api/sessions/s-hook/send" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"success":true,"data":{"messageId":"3EB0SENTHOOK","status":"SENT","type":"text","to":"6281234567890@s.whatsapp.net"}}`))
-	}))
-	t.Cleanup(worker.Close)
-	f.exec(t, `INSERT INTO workers (id, endpoint) VALUES ('w-3', $1)`, worker.URL)
-	f.exec(t, `INSERT INTO sessions (id, user_id, name, worker_id, status) VALUES ('s-hook', $1, 'S', 'w-3', 'CONNECTED')`, f.user.UserID)
+	f.sendingSession(t, "s-hook", "3EB0SENTHOOK")
 	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ('s-hook', 'https://example.com/hook', '{message.status}', 'whsec_test')`)
 	woken := make(chan struct{}, 10)
 	f.svc.WebhooksQueued = func() { woken <- struct{}{} }

@@ -214,10 +214,17 @@ func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead,
 }
 
 // MarkDispatched records a queued message the worker took, in one statement: SENT with its
-// WhatsApp ID (the history reads SENT off sent_at), out of the queue, and the session's pacing
-// clock.
-func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, at time.Time) error {
-	if _, err := tx.Exec(ctx, `
+// WhatsApp ID (the history reads SENT off sent_at), out of the queue, the session's pacing
+// clock, and hook (when set), the customer event of the send, as a delivery to the session's
+// active webhook subscribed to it. It returns how many deliveries it stored.
+func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, at time.Time,
+	hook *NewWebhookDelivery) (webhookDeliveries int64, err error) {
+	var event, payload *string
+	if hook != nil {
+		text := string(hook.Payload)
+		event, payload = &hook.Event, &text
+	}
+	if err := tx.QueryRow(ctx, `
 		WITH sent AS (
 			UPDATE messages SET status = 'SENT', next_attempt_at = NULL, wa_message_id = nullif($3, ''), sent_at = $4,
 				attempts = attempts + 1, error_message = NULL, updated_at = now()
@@ -226,11 +233,20 @@ func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, 
 			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
 			SELECT session_id, wa_message_id, id FROM sent WHERE wa_message_id IS NOT NULL
 			ON CONFLICT DO NOTHING
+		), hook AS (
+			INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
+			SELECT w.id, $5, $6::jsonb, 'PENDING', now()
+			FROM sent JOIN webhooks w ON w.session_id = sent.session_id AND w.is_active
+				AND ($5 = ANY (w.events) OR '*' = ANY (w.events))
+			WHERE $6::text IS NOT NULL
+			RETURNING 1
+		), paced AS (
+			UPDATE sessions SET last_dispatched_at = $4 WHERE id = $2
 		)
-		UPDATE sessions SET last_dispatched_at = $4 WHERE id = $2`, id, sessionID, waID, at); err != nil {
-		return fmt.Errorf("mark dispatched: %w", mapError(err))
+		SELECT count(*) FROM hook`, id, sessionID, waID, at, event, payload).Scan(&webhookDeliveries); err != nil {
+		return 0, fmt.Errorf("mark dispatched: %w", mapError(err))
 	}
-	return nil
+	return webhookDeliveries, nil
 }
 
 // MarkAttemptFailed counts a failed attempt: retried at next, or FAILED for good when next is nil.
