@@ -366,15 +366,12 @@ func (m *Messaging) webhookOf(ctx context.Context, e *events.Event) *store.NewWe
 // never without its deliveries, which a crash between the commit and the recorder, or the
 // worker's retry of a report already stored (answered without raising anything), would lose.
 func (m *Messaging) storeWebhooks(ctx context.Context, tx pgx.Tx, e *events.Event) error {
-	d, ok, err := webhooks.NewDelivery(*e)
-	if err != nil || !ok {
-		return err
+	d := m.webhookOf(ctx, e)
+	if d == nil {
+		return nil
 	}
-	if _, err := store.InsertWebhookDeliveries(ctx, tx, []store.NewWebhookDelivery{d}); err != nil {
-		return err
-	}
-	e.WebhooksStored = true
-	return nil
+	_, err := store.InsertWebhookDeliveries(ctx, tx, []store.NewWebhookDelivery{*d})
+	return err
 }
 
 // raise publishes an event committed with its webhook deliveries, and wakes the deliverer.
