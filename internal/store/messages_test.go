@@ -343,14 +343,21 @@ func TestRecordOutboundBatch_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	}
 }
 
-func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
-	t.Parallel()
+// queuedOnce is a messages database with one message of session live queued.
+func queuedOnce(t *testing.T) (*pgxpool.Pool, store.QueuedMessage) {
+	t.Helper()
 	db := msgDB(t)
-	ctx := context.Background()
 	first := store.QueuedMessage{OutboundMessage: msgOutbound("live", "first")}
-	if out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first}); err != nil || out[0].Err != nil {
+	if out, err := store.QueueBatch(context.Background(), db, []store.QueuedMessage{first}); err != nil || out[0].Err != nil {
 		t.Fatalf("first queue: %+v, %v", out, err)
 	}
+	return db, first
+}
+
+func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
+	t.Parallel()
+	db, first := queuedOnce(t)
+	ctx := context.Background()
 	other := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "other")}
 	gone := store.QueuedMessage{OutboundMessage: msgOutbound("gone", "gone")}
 	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first, other, gone, other})
@@ -375,12 +382,8 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 // scheduled send is due at its scheduledAt.
 func TestQueueBatch_AllSessionsExist_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	t.Parallel()
-	db := msgDB(t)
+	db, first := queuedOnce(t)
 	ctx := context.Background()
-	first := store.QueuedMessage{OutboundMessage: msgOutbound("live", "first")}
-	if out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first}); err != nil || out[0].Err != nil {
-		t.Fatalf("first queue: %+v, %v", out, err)
-	}
 	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	other := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "other"), ScheduledAt: &later}
 	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{other, first})
