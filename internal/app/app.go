@@ -38,9 +38,11 @@ import (
 
 // App is one running replica of the gateway.
 type App struct {
-	Config  *config.Config
-	Logger  *slog.Logger
-	DB      *pgxpool.Pool
+	Config *config.Config
+	Logger *slog.Logger
+	DB     *pgxpool.Pool
+	// BatchDB runs the group-committed batch statements of sends (store.OpenBatchWriter).
+	BatchDB *pgxpool.Pool
 	Redis   redis.UniversalClient
 	Keys    redisdb.Keys
 	Metrics *metrics.Metrics
@@ -122,7 +124,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 
 		ReplicaID: uuid.NewString(),
 	}
-	a.Metrics.RegisterDBPool(db)
+	if a.BatchDB, err = store.OpenBatchWriter(ctx, cfg.DatabaseURL); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Metrics.RegisterDBPool(db, "main")
+	a.Metrics.RegisterDBPool(a.BatchDB, "batch")
 	a.Metrics.RegisterRedisPool(rdb)
 
 	accounts, apiKeys, err := newAccountServices(cfg, db, logger)
@@ -158,7 +165,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	late := &store.LateWrites{Logger: logger, Kept: func(n int) { a.Metrics.LateWrites.Set(float64(n)) }}
 	a.LateWrites = late
 	a.startWriter(ctx, late.Run)
-	messaging := service.NewMessaging(service.MessagingDeps{DB: db, Router: a.Router, Client: a.WorkerClient, Bus: a.Bus,
+	messaging := service.NewMessaging(service.MessagingDeps{DB: db, Batches: a.BatchDB, Router: a.Router, Client: a.WorkerClient, Bus: a.Bus,
 		Quotas: quotas, Metrics: a.Metrics, Logger: logger, LateWrites: late})
 	// The group-commit writers serve requests, so they run from here to Close, not only
 	// while Run serves: tests drive the handler directly.
@@ -379,6 +386,9 @@ func (a *App) Close() {
 	}
 	if err := a.Redis.Close(); err != nil {
 		a.Logger.Warn("close redis", slog.Any("err", err))
+	}
+	if a.BatchDB != nil {
+		a.BatchDB.Close()
 	}
 	a.DB.Close()
 }

@@ -293,8 +293,9 @@ func TestMetrics_ExposesRoutePatternRuntimeProcessAndPoolSeries(t *testing.T) {
 		`gateway_http_request_duration_seconds_bucket{method="GET",route="/api/v1/health"`,
 		"\ngo_goroutines ",
 		"\nprocess_",
-		"\ngateway_db_pool_connections ",
-		"\ngateway_db_pool_max_connections ",
+		"\ngateway_db_pool_connections{pool=\"main\"} ",
+		"\ngateway_db_pool_max_connections{pool=\"main\"} ",
+		"\ngateway_db_pool_max_connections{pool=\"batch\"} 4\n",
 		"\ngateway_redis_pool_connections ",
 		"\ngateway_redis_pool_hits_total ",
 	} {

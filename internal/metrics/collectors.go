@@ -17,10 +17,10 @@ type poolCollector struct {
 	acquireWait, emptyAcquire, canceledAcquire    *prometheus.Desc
 }
 
-// RegisterDBPool exports the pool's statistics as gateway_db_pool_*.
-func (m *Metrics) RegisterDBPool(pool *pgxpool.Pool) {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("gateway_db_pool_"+name, help, nil, nil)
+// RegisterDBPool exports a pool's statistics as gateway_db_pool_*, labelled pool=name.
+func (m *Metrics) RegisterDBPool(pool *pgxpool.Pool, name string) {
+	d := func(metric, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gateway_db_pool_"+metric, help, nil, prometheus.Labels{"pool": name})
 	}
 	m.Registry.MustRegister(&poolCollector{
 		pool:            pool,

@@ -26,7 +26,9 @@ import (
 
 // MessagingDeps are what messaging needs.
 type MessagingDeps struct {
-	DB      *pgxpool.Pool
+	DB *pgxpool.Pool
+	// Batches runs the group-committed batch statements (store.OpenBatchWriter); nil: DB.
+	Batches *pgxpool.Pool
 	Router  *router.Router
 	Client  *workers.Client
 	Bus     *events.Bus
@@ -55,9 +57,12 @@ type Messaging struct {
 // NewMessaging returns a messaging service; Run must run for sends to be recorded.
 func NewMessaging(deps MessagingDeps) *Messaging {
 	svc := &Messaging{MessagingDeps: deps}
+	if svc.Batches == nil {
+		svc.Batches = svc.DB
+	}
 	svc.records = store.GroupCommit[store.OutboundMessage, store.RecordedOutbound]{
 		Flush: func(ctx context.Context, rows []store.OutboundMessage) ([]store.RecordedOutbound, error) {
-			return store.RecordOutboundBatch(ctx, svc.DB, rows)
+			return store.RecordOutboundBatch(ctx, svc.Batches, rows)
 		},
 	}
 	svc.outcomes = store.GroupCommit[store.SendOutcome, struct{}]{
@@ -67,7 +72,7 @@ func NewMessaging(deps MessagingDeps) *Messaging {
 	}
 	svc.queued = store.GroupCommit[store.QueuedMessage, store.QueuedOutbound]{
 		Flush: func(ctx context.Context, rows []store.QueuedMessage) ([]store.QueuedOutbound, error) {
-			return store.QueueBatch(ctx, svc.DB, rows)
+			return store.QueueBatch(ctx, svc.Batches, rows)
 		},
 	}
 	return svc
@@ -191,7 +196,7 @@ func (m *Messaging) fail(ctx context.Context, sessionID, id string, kind model.M
 // recordOutcomes writes workers' answers with their webhook deliveries, and wakes the
 // deliverer when there are some.
 func (m *Messaging) recordOutcomes(ctx context.Context, rows []store.SendOutcome) error {
-	deliveries, err := store.RecordSendOutcomeBatch(ctx, m.DB, rows)
+	deliveries, err := store.RecordSendOutcomeBatch(ctx, m.Batches, rows)
 	if deliveries > 0 && m.WebhooksQueued != nil {
 		m.WebhooksQueued()
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -471,4 +473,69 @@ func TestMigrator_DownOnEmptyDatabase_Errors(t *testing.T) {
 	if err := m.Redo(ctx); err == nil {
 		t.Error("Redo with nothing applied succeeded")
 	}
+}
+
+// The batch writer's statements are planned once per connection and the plan kept: a plan
+// made on an empty database must still find rows by key, or every batch would read the whole
+// table once it has grown. On an ordinary connection the generic plan of the answers'
+// statement does scan messages: the pool's settings are what rule that out.
+func TestOpenBatchWriter_GenericPlansProbeByKey(t *testing.T) {
+	ctx := context.Background()
+	databaseURL := testenv.NewDatabaseURL(t)
+	batch, err := store.OpenBatchWriter(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Close()
+	if got := batch.Config().MaxConns; got != store.BatchWriterConns {
+		t.Errorf("MaxConns = %d, want %d", got, store.BatchWriterConns)
+	}
+	conn, err := batch.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for name, sql := range store.BatchStatements {
+		if plan := genericPlan(t, conn.Conn(), sql); strings.Contains(plan, "Seq Scan") {
+			t.Errorf("%s: the batch writer's plan scans a table:\n%s", name, plan)
+		}
+	}
+
+	plain, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close(ctx)
+	if _, err := plain.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	if plan := genericPlan(t, plain, store.BatchStatements["record send outcomes"]); !strings.Contains(plan, "Seq Scan on messages") {
+		t.Errorf("an ordinary connection's generic plan does not scan messages: the test shows nothing\n%s", plan)
+	}
+}
+
+// genericPlan prepares sql on conn and returns EXPLAIN of its execution (the generic plan
+// under plan_cache_mode=force_generic_plan).
+func genericPlan(t *testing.T, conn *pgx.Conn, sql string) string {
+	t.Helper()
+	ctx := context.Background()
+	params := 0
+	for _, m := range regexp.MustCompile(`\$(\d+)`).FindAllStringSubmatch(sql, -1) {
+		n, _ := strconv.Atoi(m[1])
+		params = max(params, n)
+	}
+	if _, err := conn.Exec(ctx, "PREPARE batch_statement AS "+sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	defer conn.Exec(ctx, "DEALLOCATE batch_statement", pgx.QueryExecModeSimpleProtocol) //nolint:errcheck // the connection is the test's
+	nulls := strings.TrimSuffix(strings.Repeat("NULL, ", params), ", ")
+	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE batch_statement("+nulls+")", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	return strings.Join(lines, "\n")
 }

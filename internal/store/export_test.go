@@ -2,3 +2,10 @@ package store
 
 // ClaimIdempotencyKeyAt lets tests claim with this replica's clock set anywhere.
 var ClaimIdempotencyKeyAt = claimIdempotencyKeyAt
+
+// BatchStatements are the statements the batch writer's pool runs, for tests of their plans.
+var BatchStatements = map[string]string{
+	"record sends":         recordSendsSQL,
+	"record send outcomes": recordSendOutcomesSQL,
+	"queue sends":          queueSendsSQL,
+}

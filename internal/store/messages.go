@@ -71,6 +71,32 @@ func (c *sendColumns) add(i int, m OutboundMessage) bool {
 	return true
 }
 
+// recordSendsSQL is RecordOutboundBatch's statement.
+const recordSendsSQL = `
+	WITH input AS (
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
+		                     $7::text[], $8::text[], $9::jsonb[])
+		       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload)
+	), ins AS (
+		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
+		                      caption, payload, status, error_message, attempts)
+		SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
+		       i.caption, i.payload,
+		       CASE WHEN s.status = 'CONNECTED' THEN 'PENDING'::message_status ELSE 'FAILED'::message_status END,
+		       CASE WHEN s.status = 'CONNECTED' THEN NULL ELSE 'session not connected: ' || s.status END,
+		       CASE WHEN s.status = 'CONNECTED' THEN 1 ELSE 0 END
+		FROM input i JOIN sessions s ON s.id = i.session_id
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id, status, error_message, created_at
+	), history AS (
+		INSERT INTO message_events (message_id, status, at, detail)
+		SELECT id, status, created_at, error_message FROM ins WHERE status = 'FAILED'
+	)
+	SELECT i.id::text, ins.created_at, s.status, s.worker_id, w.endpoint
+	FROM input i LEFT JOIN ins ON ins.id = i.id
+	     LEFT JOIN sessions s ON s.id = i.session_id
+	     LEFT JOIN workers w ON w.id = s.worker_id`
+
 // RecordOutboundBatch records sends in one statement: PENDING when the session is CONNECTED,
 // else FAILED with the reason (and that history entry; PENDING is read off created_at). The session's status and worker are
 // read in the same statement, so a send is never forwarded to a session that was not
@@ -86,30 +112,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 	}
 	// One statement, so one implicit transaction: it commits before the last result arrives.
 	err := func() error {
-		rs, err := db.Query(ctx, `
-			WITH input AS (
-				SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
-				                     $7::text[], $8::text[], $9::jsonb[])
-				       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload)
-			), ins AS (
-				INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
-				                      caption, payload, status, error_message, attempts)
-				SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
-				       i.caption, i.payload,
-				       CASE WHEN s.status = 'CONNECTED' THEN 'PENDING'::message_status ELSE 'FAILED'::message_status END,
-				       CASE WHEN s.status = 'CONNECTED' THEN NULL ELSE 'session not connected: ' || s.status END,
-				       CASE WHEN s.status = 'CONNECTED' THEN 1 ELSE 0 END
-				FROM input i JOIN sessions s ON s.id = i.session_id
-				ON CONFLICT (id) DO NOTHING
-				RETURNING id, status, error_message, created_at
-			), history AS (
-				INSERT INTO message_events (message_id, status, at, detail)
-				SELECT id, status, created_at, error_message FROM ins WHERE status = 'FAILED'
-			)
-			SELECT i.id::text, ins.created_at, s.status, s.worker_id, w.endpoint
-			FROM input i LEFT JOIN ins ON ins.id = i.id
-			     LEFT JOIN sessions s ON s.id = i.session_id
-			     LEFT JOIN workers w ON w.id = s.worker_id`,
+		rs, err := db.Query(ctx, recordSendsSQL,
 			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads)
 		if err != nil {
 			return err
@@ -156,6 +159,47 @@ type SendOutcome struct {
 	Webhook *NewWebhookDelivery
 }
 
+// recordSendOutcomesSQL is RecordSendOutcomeBatch's statement.
+const recordSendOutcomesSQL = `
+	WITH input AS (
+	SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[],
+	                     $6::text[], $7::text[]) WITH ORDINALITY
+	       AS t(id, status, wa_message_id, error_message, at, hook_event, hook_payload, n)
+	), upd AS (
+	UPDATE messages m SET
+		status = CASE WHEN m.status = 'PENDING' OR (m.status = 'QUEUED' AND i.status = 'SENT') THEN i.status ELSE m.status END,
+		next_attempt_at = CASE WHEN m.status = 'QUEUED' AND i.status = 'SENT' THEN NULL ELSE m.next_attempt_at END,
+		wa_message_id = coalesce(i.wa_message_id, m.wa_message_id),
+		error_message = coalesce(i.error_message, m.error_message),
+		sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
+		updated_at = now()
+	FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- the primary key, one probe per answer
+	RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message, i.hook_event, i.hook_payload, i.n
+	), wa AS (
+	INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
+	SELECT session_id, wa_message_id, id FROM upd WHERE wa_message_id IS NOT NULL
+	ON CONFLICT DO NOTHING
+	RETURNING message_id
+	), hooks AS (
+	-- Only with a WhatsApp ID this statement recorded: an answer written again (a late
+	-- write) finds it taken and stores no second delivery.
+	INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
+	SELECT w.id, upd.hook_event, upd.hook_payload::jsonb, 'PENDING', now()
+	FROM upd JOIN wa ON wa.message_id = upd.id
+	JOIN webhooks w ON w.session_id = upd.session_id AND w.is_active
+		AND (upd.hook_event = ANY (w.events) OR '*' = ANY (w.events))
+	WHERE upd.hook_payload IS NOT NULL
+	ORDER BY upd.n
+	RETURNING 1
+	), history AS (
+	INSERT INTO message_events (message_id, status, at, detail)
+	SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
+		-- An answer written again (a late write whose first commit's acknowledgement was
+		-- lost) has its entry already.
+		AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')
+	)
+	SELECT count(*) FROM hooks`
+
 // RecordSendOutcomeBatch writes workers' answers in one statement: the status, WhatsApp's ID
 // (also in message_wa_ids, where receipts look it up) and sent_at, whose SENT the history reads
 // off the row; a FAILED answer gets its history entry with the reason. A message only moves
@@ -176,50 +220,10 @@ func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) (w
 			hookEvents[i], hookPayloads[i] = &r.Webhook.Event, &payload
 		}
 	}
-	// Planned for each batch (custom plan), never from a cached generic plan: a generic plan is
-	// made once, while messages is still small, and kept until the table's statistics change;
-	// with the table believed tiny it reads the answers' rows with a sequential scan, whose cost
-	// then grows with the table (6 ms a batch at 20,000 rows, measured with autovacuum off).
-	err = db.QueryRow(ctx, `
-		WITH input AS (
-			SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[],
-			                     $6::text[], $7::text[]) WITH ORDINALITY
-			       AS t(id, status, wa_message_id, error_message, at, hook_event, hook_payload, n)
-		), upd AS (
-			UPDATE messages m SET
-				status = CASE WHEN m.status = 'PENDING' OR (m.status = 'QUEUED' AND i.status = 'SENT') THEN i.status ELSE m.status END,
-				next_attempt_at = CASE WHEN m.status = 'QUEUED' AND i.status = 'SENT' THEN NULL ELSE m.next_attempt_at END,
-				wa_message_id = coalesce(i.wa_message_id, m.wa_message_id),
-				error_message = coalesce(i.error_message, m.error_message),
-				sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
-				updated_at = now()
-			FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- the primary key, one probe per answer
-			RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message, i.hook_event, i.hook_payload, i.n
-		), wa AS (
-			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
-			SELECT session_id, wa_message_id, id FROM upd WHERE wa_message_id IS NOT NULL
-			ON CONFLICT DO NOTHING
-			RETURNING message_id
-		), hooks AS (
-			-- Only with a WhatsApp ID this statement recorded: an answer written again (a late
-			-- write) finds it taken and stores no second delivery.
-			INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
-			SELECT w.id, upd.hook_event, upd.hook_payload::jsonb, 'PENDING', now()
-			FROM upd JOIN wa ON wa.message_id = upd.id
-			JOIN webhooks w ON w.session_id = upd.session_id AND w.is_active
-				AND (upd.hook_event = ANY (w.events) OR '*' = ANY (w.events))
-			WHERE upd.hook_payload IS NOT NULL
-			ORDER BY upd.n
-			RETURNING 1
-		), history AS (
-			INSERT INTO message_events (message_id, status, at, detail)
-			SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
-				-- An answer written again (a late write whose first commit's acknowledgement was
-				-- lost) has its entry already.
-				AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')
-		)
-		SELECT count(*) FROM hooks`,
-		pgx.QueryExecModeCacheDescribe, ids, statuses, waIDs, errs, ats, hookEvents, hookPayloads).Scan(&webhookDeliveries)
+	// The answers' rows are found by their primary key; the gateway runs this on the batch
+	// writer's pool (OpenBatchWriter), whose generic plans cannot fall back to a sequential scan.
+	err = db.QueryRow(ctx, recordSendOutcomesSQL,
+		ids, statuses, waIDs, errs, ats, hookEvents, hookPayloads).Scan(&webhookDeliveries)
 	if err != nil {
 		return 0, fmt.Errorf("record send outcomes: %w", mapError(err))
 	}

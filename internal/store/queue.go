@@ -40,6 +40,25 @@ type QueuedOutbound struct {
 	Err error
 }
 
+// queueSendsSQL is QueueBatch's statement.
+const queueSendsSQL = `
+	WITH input AS (
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
+		                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
+		       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload, scheduled_at)
+	), ins AS (
+		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
+		                      caption, payload, status, async, scheduled_at, next_attempt_at)
+		SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
+		       i.caption, i.payload, 'QUEUED', true, i.scheduled_at, coalesce(i.scheduled_at, now())
+		FROM input i JOIN sessions s ON s.id = i.session_id
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id, created_at
+	)
+	SELECT i.id::text, ins.created_at, s.id IS NOT NULL
+	FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
+	     CROSS JOIN (SELECT pg_notify($11, $12)) AS wake`
+
 // QueueBatch records async sends as QUEUED (the history reads that off the row) in one
 // statement and wakes the dispatchers. A send is queued whatever the session's state: the
 // dispatcher waits for it. A send whose ID is taken is not recorded again (ErrMessageExists),
@@ -65,23 +84,7 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 	// One statement, so one implicit transaction and one round trip; the dispatchers are
 	// woken when it commits (a NOTIFY is delivered at commit).
 	err := func() error {
-		rs, err := db.Query(ctx, `
-			WITH input AS (
-				SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
-				                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
-				       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload, scheduled_at)
-			), ins AS (
-				INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
-				                      caption, payload, status, async, scheduled_at, next_attempt_at)
-				SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
-				       i.caption, i.payload, 'QUEUED', true, i.scheduled_at, coalesce(i.scheduled_at, now())
-				FROM input i JOIN sessions s ON s.id = i.session_id
-				ON CONFLICT (id) DO NOTHING
-				RETURNING id, created_at
-			)
-			SELECT i.id::text, ins.created_at, s.id IS NOT NULL
-			FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
-			     CROSS JOIN (SELECT pg_notify($11, $12)) AS wake`,
+		rs, err := db.Query(ctx, queueSendsSQL,
 			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads, scheduled, QueueChannel,
 			strconv.FormatInt(max(due, 0), 10))
 		if err != nil {
