@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -482,6 +483,59 @@ func TestMessagesIndexes_LeaveTheAnswersColumnsOut(t *testing.T) {
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An answer rewrites its message's row: with the table's fillfactor every new version fits on
+// the row's page (a HOT update, no new index entries), even when every row of a page is
+// answered.
+func TestRecordSendOutcomeBatch_AnswersAreHOTUpdates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// One connection: the statistics read below are its own, flushed when it asks.
+	db, err := store.Open(ctx, testenv.NewDatabaseURL(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u := acctCreateUser(t, db, "Messenger", "messenger@example.com")
+	msgExec(t, db, `INSERT INTO sessions (id, user_id, name, status) VALUES ('live', $1, 'L', 'CONNECTED')`, u.ID)
+
+	const sends, batch = 300, 30
+	text := strings.Repeat("a message of an ordinary length ", 4)
+	for range sends / batch {
+		rows := make([]store.OutboundMessage, batch)
+		for i := range rows {
+			rows[i] = msgOutbound("live", text)
+			rows[i].Payload = json.RawMessage(`{"type":"text","to":"6281234567890","text":"` + text + `","clientMessageId":"` + rows[i].ID + `"}`)
+		}
+		if _, err := store.RecordOutboundBatch(ctx, db, rows); err != nil {
+			t.Fatal(err)
+		}
+		answers := make([]store.SendOutcome, batch)
+		for i, r := range rows {
+			waID := "3EB0" + strings.ToUpper(strings.ReplaceAll(r.ID, "-", ""))
+			answers[i] = store.SendOutcome{ID: r.ID, Status: model.MessageSent, WAMessageID: &waID, At: time.Now()}
+		}
+		if _, err := store.RecordSendOutcomeBatch(ctx, db, answers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgExec(t, db, `SELECT pg_stat_force_next_flush()`)
+	var updates, hot int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgExec(t, db, `SELECT pg_stat_clear_snapshot()`)
+		if err := db.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'messages'`).Scan(&updates, &hot); err != nil {
+			t.Fatal(err)
+		}
+		if updates >= sends || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if updates != sends || hot != updates {
+		t.Errorf("%d of %d answers were HOT updates, want all %d", hot, updates, sends)
 	}
 }
 
