@@ -34,6 +34,18 @@ type Event struct {
 	WebhooksStored bool
 }
 
+// MessageStatus is the payload of MessageStatusUpdated: a message's new status. Sends raise
+// one per answer, so it is a struct (encoded without a map's sorting and reflection).
+type MessageStatus struct {
+	SessionID string `json:"sessionId"`
+	// MessageID is WhatsApp's ID of the message (empty when it has none: a send that failed);
+	// ID is the gateway's.
+	MessageID string    `json:"messageId"`
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
 // Bus fans events out to subscribers.
 type Bus struct {
 	mu      sync.RWMutex

@@ -411,8 +411,8 @@ func TestReceipts_OnlyMoveAMessageForward(t *testing.T) {
 		t.Fatalf("%d message_status_updated events, want 2 (the applied READ and FAILED): %+v", len(published), published)
 	}
 	for i, want := range []string{"READ", "FAILED"} {
-		p := published[i].Payload.(map[string]any)
-		if fmt.Sprint(p["status"]) != want || published[i].SessionID != id || published[i].UserID != u.ID {
+		p := published[i].Payload.(events.MessageStatus)
+		if p.Status != want || published[i].SessionID != id || published[i].UserID != u.ID {
 			t.Errorf("event %d = %+v, want %s for session %s", i, published[i], want, id)
 		}
 	}

@@ -347,14 +347,19 @@ func setRateLimitHeaders(w http.ResponseWriter, limit, remaining int, resetIn, w
 	h := w.Header()
 	resetSeconds := int((resetIn + time.Second - 1) / time.Second)
 	limitText, remainingText := strconv.Itoa(limit), strconv.Itoa(remaining)
+	// One allocation for the seven values; each header gets a full slice of its own (an
+	// Add to one of them copies it rather than writing into the next).
+	v := [...]string{limitText, remainingText, strconv.FormatInt(time.Now().Add(resetIn).Unix(), 10),
+		limitText + ";w=" + strconv.Itoa(int(window/time.Second)), limitText, remainingText, strconv.Itoa(resetSeconds)}
+	vals := v[:]
 	// Canonical keys (as Set would make them), assigned without Set's canonicalization.
-	h["X-Ratelimit-Limit"] = []string{limitText}
-	h["X-Ratelimit-Remaining"] = []string{remainingText}
-	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(time.Now().Add(resetIn).Unix(), 10)}
-	h["Ratelimit-Policy"] = []string{limitText + ";w=" + strconv.Itoa(int(window/time.Second))}
-	h["Ratelimit-Limit"] = []string{limitText}
-	h["Ratelimit-Remaining"] = []string{remainingText}
-	h["Ratelimit-Reset"] = []string{strconv.Itoa(resetSeconds)}
+	h["X-Ratelimit-Limit"] = vals[0:1:1]
+	h["X-Ratelimit-Remaining"] = vals[1:2:2]
+	h["X-Ratelimit-Reset"] = vals[2:3:3]
+	h["Ratelimit-Policy"] = vals[3:4:4]
+	h["Ratelimit-Limit"] = vals[4:5:5]
+	h["Ratelimit-Remaining"] = vals[5:6:6]
+	h["Ratelimit-Reset"] = vals[6:7:7]
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

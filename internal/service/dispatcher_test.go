@@ -101,10 +101,11 @@ func TestDispatcher_SettledSendIsAnnouncedToTheSessionsOwner(t *testing.T) {
 	for {
 		select {
 		case e := <-announced:
-			if e.Type != events.MessageStatusUpdated || e.Payload.(map[string]any)["id"] != queued.ID {
+			p, _ := e.Payload.(events.MessageStatus)
+			if e.Type != events.MessageStatusUpdated || p.ID != queued.ID {
 				continue
 			}
-			if e.UserID != f.user.UserID || e.SessionID != "s-1" || e.Payload.(map[string]any)["status"] != model.MessageFailed {
+			if e.UserID != f.user.UserID || e.SessionID != "s-1" || p.Status != string(model.MessageFailed) {
 				t.Fatalf("announced %+v, want FAILED for user %s on s-1", e, f.user.UserID)
 			}
 			return
@@ -142,7 +143,7 @@ func TestDispatcher_SettledSendsWebhookIsCommittedWithTheOutcome(t *testing.T) {
 	for len(want) > 0 {
 		select {
 		case e := <-announced:
-			id, _ := e.Payload.(map[string]any)["id"].(string)
+			id := e.Payload.(events.MessageStatus).ID
 			expected, ok := want[id]
 			if e.Type != events.MessageStatusUpdated || !ok {
 				continue

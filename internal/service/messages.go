@@ -332,7 +332,7 @@ func (m *Messaging) Receipt(ctx context.Context, src EventSource, ev protocol.Me
 			return err
 		}
 		raised = events.Event{Type: events.MessageStatusUpdated, SessionID: ev.SessionID, UserID: sess.UserID, At: at,
-			Payload: map[string]any{"sessionId": ev.SessionID, "messageId": ev.MessageID, "id": msg.ID, "status": status, "timestamp": at}}
+			Payload: events.MessageStatus{SessionID: ev.SessionID, MessageID: ev.MessageID, ID: msg.ID, Status: string(status), Timestamp: at}}
 		return m.storeWebhooks(ctx, tx, &raised)
 	})
 	if err != nil || !found {
@@ -348,7 +348,7 @@ func (m *Messaging) Receipt(ctx context.Context, src EventSource, ev protocol.Me
 // statusEvent is the message_status_updated event of our message id (WhatsApp's waID).
 func statusEvent(sessionID, userID, id, waID string, status model.MessageStatus, at time.Time) events.Event {
 	return events.Event{Type: events.MessageStatusUpdated, SessionID: sessionID, UserID: userID, At: at,
-		Payload: map[string]any{"sessionId": sessionID, "messageId": waID, "id": id, "status": status, "timestamp": at}}
+		Payload: events.MessageStatus{SessionID: sessionID, MessageID: waID, ID: id, Status: string(status), Timestamp: at}}
 }
 
 // webhookOf is the customer webhook delivery of e, for the statement that records the change
