@@ -11,5 +11,6 @@ func (d *Dispatcher) RequeueUnansweredEvery(ctx context.Context, since time.Time
 	d.requeueUnanswered(ctx, since, interval)
 }
 
-// OutboundMessageID is the ID a send made with ctx records its message under.
-func OutboundMessageID(ctx context.Context) string { return outboundMessageID(ctx) }
+// OutboundMessageID is the ID a send made with ctx records its message under, and whether it
+// is new (recorded without a conflict check).
+func OutboundMessageID(ctx context.Context) (string, bool) { return outboundMessageID(ctx) }

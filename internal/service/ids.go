@@ -64,10 +64,11 @@ func WithMessageID(ctx context.Context, id string) context.Context {
 
 // outboundMessageID is the ID of a send's message: the one ctx asks for (WithMessageID), or a
 // new UUID v7, ordered by creation time: the messages table's primary key then grows at its
-// right edge rather than at random pages.
-func outboundMessageID(ctx context.Context) string {
+// right edge rather than at random pages. isNew says it is the latter, which no other send
+// has (74 random bits per millisecond), so it is recorded without a conflict check.
+func outboundMessageID(ctx context.Context) (id string, isNew bool) {
 	if id, ok := ctx.Value(messageIDKey{}).(string); ok && id != "" {
-		return id
+		return id, false
 	}
-	return uuid.Must(uuid.NewV7()).String()
+	return uuid.Must(uuid.NewV7()).String(), true
 }

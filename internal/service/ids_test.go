@@ -100,22 +100,25 @@ func TestIdempotentMessageID_SameClaimSameIDOtherwiseAnother(t *testing.T) {
 // A send's own message ID is a UUID v7: ordered by creation time, so the messages table's
 // primary key grows at its right edge instead of at random pages (fewer page splits and full
 // page writes, and a working set that stays small however large the table grows). One asked
-// for (an Idempotency-Key's) is kept as it is.
+// for (an Idempotency-Key's) is kept as it is, and is not new: a retry records under it too.
 func TestOutboundMessageID_TimeOrderedUnlessOneIsAskedFor(t *testing.T) {
 	t.Parallel()
-	first := service.OutboundMessageID(context.Background())
+	first, firstNew := service.OutboundMessageID(context.Background())
 	time.Sleep(2 * time.Millisecond)
-	second := service.OutboundMessageID(context.Background())
+	second, secondNew := service.OutboundMessageID(context.Background())
 	for _, id := range []string{first, second} {
 		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 {
 			t.Fatalf("%q: version %v (%v), want a UUID v7", id, u.Version(), err)
 		}
 	}
+	if !firstNew || !secondNew {
+		t.Errorf("generated IDs new = %v, %v, want true", firstNew, secondNew)
+	}
 	if first >= second {
 		t.Errorf("IDs %s then %s: not in creation order", first, second)
 	}
 	asked := service.IdempotentMessageID("shop", "key-1", time.Now())
-	if got := service.OutboundMessageID(service.WithMessageID(context.Background(), asked)); got != asked {
-		t.Errorf("asked for %s, got %s", asked, got)
+	if got, isNew := service.OutboundMessageID(service.WithMessageID(context.Background(), asked)); got != asked || isNew {
+		t.Errorf("asked for %s, got %s (new %v)", asked, got, isNew)
 	}
 }

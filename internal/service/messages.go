@@ -129,13 +129,13 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	if _, err := m.Quotas.Charge(ctx, p, QuotaMessages); err != nil {
 		return SendResult{}, err
 	}
-	id := outboundMessageID(ctx)
+	id, isNew := outboundMessageID(ctx)
 	out.Request.ClientMessageID = id
 	payload, err := json.Marshal(out.Request)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("encode send: %w", err)
 	}
-	recorded, err := m.records.Do(ctx, store.OutboundMessage{ID: id, SessionID: sessionID, To: out.Request.To,
+	recorded, err := m.records.Do(ctx, store.OutboundMessage{ID: id, NewID: isNew, SessionID: sessionID, To: out.Request.To,
 		Type: out.Type, Content: out.Content, MediaURL: out.MediaURL, Filename: out.Filename, Caption: out.Caption,
 		Payload: payload})
 	if err == nil {
@@ -459,13 +459,13 @@ func (m *Messaging) Queue(ctx context.Context, p *auth.Principal, sessionID stri
 	if _, err := m.Quotas.Charge(ctx, p, QuotaMessages); err != nil {
 		return SendResult{}, err
 	}
-	id := outboundMessageID(ctx)
+	id, isNew := outboundMessageID(ctx)
 	out.Request.ClientMessageID = id
 	payload, err := json.Marshal(out.Request)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("encode send: %w", err)
 	}
-	queued, err := m.queued.Do(ctx, store.QueuedMessage{OutboundMessage: store.OutboundMessage{ID: id, SessionID: sessionID,
+	queued, err := m.queued.Do(ctx, store.QueuedMessage{OutboundMessage: store.OutboundMessage{ID: id, NewID: isNew, SessionID: sessionID,
 		To: out.Request.To, Type: out.Type, Content: out.Content, MediaURL: out.MediaURL, Filename: out.Filename,
 		Caption: out.Caption, Payload: payload}, ScheduledAt: scheduledAt})
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +15,12 @@ import (
 
 // OutboundMessage is a send to record before it is forwarded.
 type OutboundMessage struct {
-	ID        string
+	ID string
+	// NewID says ID was generated for this send and no other message has it (a UUID v7, not
+	// the ID an Idempotency-Key derives, which a retry shares). A batch of new IDs only is
+	// written without a conflict check (noConflictCheck); a new ID that was taken after all
+	// fails its whole batch instead of being recorded twice.
+	NewID     bool
 	SessionID string
 	To        string
 	Type      model.MessageType
@@ -48,13 +54,15 @@ type sendColumns struct {
 	contents, media, files, captions []*string
 	payloads                         [][]byte
 	index                            map[string]int // ID → the row of the batch that has it
+	// allNew says every ID of the batch is new (OutboundMessage.NewID).
+	allNew bool
 }
 
 func newSendColumns(n int) *sendColumns {
 	return &sendColumns{
 		ids: make([]string, 0, n), sessions: make([]string, 0, n), tos: make([]string, 0, n), types: make([]string, 0, n),
 		contents: make([]*string, 0, n), media: make([]*string, 0, n), files: make([]*string, 0, n), captions: make([]*string, 0, n),
-		payloads: make([][]byte, 0, n), index: make(map[string]int, n),
+		payloads: make([][]byte, 0, n), index: make(map[string]int, n), allNew: true,
 	}
 }
 
@@ -65,11 +73,30 @@ func (c *sendColumns) add(i int, m OutboundMessage) bool {
 		return false
 	}
 	c.index[m.ID] = i
+	c.allNew = c.allNew && m.NewID
 	c.ids, c.sessions, c.tos, c.types = append(c.ids, m.ID), append(c.sessions, m.SessionID), append(c.tos, m.To), append(c.types, string(m.Type))
 	c.contents, c.media, c.files, c.captions = append(c.contents, m.Content), append(c.media, m.MediaURL), append(c.files, m.Filename), append(c.captions, m.Caption)
 	c.payloads = append(c.payloads, m.Payload)
 	return true
 }
+
+// statement is the batch's statement: sql, or without its conflict check when every ID of the
+// batch is new. ON CONFLICT makes each row a speculative insertion (the primary key probed
+// first, the insertion confirmed after: a WAL record more per row); without it the sync-send
+// statement took 20 % less Postgres time per 15-row batch (0.52 / 0.60 ms vs 0.66 / 0.74 ms).
+func (c *sendColumns) statement(sql string) string {
+	if c.allNew {
+		return noConflictCheck(sql)
+	}
+	return sql
+}
+
+// noConflictCheck is sql without its ON CONFLICT (id) DO NOTHING.
+func noConflictCheck(sql string) string {
+	return strings.Replace(sql, onConflictID, "", 1)
+}
+
+const onConflictID = "ON CONFLICT (id) DO NOTHING"
 
 // recordSendsSQL is RecordOutboundBatch's statement.
 const recordSendsSQL = `
@@ -112,7 +139,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 	}
 	// One statement, so one implicit transaction: it commits before the last result arrives.
 	err := func() error {
-		rs, err := db.Query(ctx, recordSendsSQL,
+		rs, err := db.Query(ctx, c.statement(recordSendsSQL),
 			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads)
 		if err != nil {
 			return err

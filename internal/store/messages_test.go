@@ -344,6 +344,57 @@ func TestRecordOutboundBatch_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	}
 }
 
+// A batch whose IDs are all new is written without a conflict check: it records every row,
+// and should a new ID be taken after all, the whole batch fails (each caller sees the error)
+// rather than a row being recorded twice or silently dropped. Mixed with an ID that may be
+// taken, the batch is checked row by row. The same holds for queued sends.
+func TestSendBatches_NewIDsAreWrittenWithoutAConflictCheck(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	newSend := func(text string) store.OutboundMessage {
+		m := msgOutbound("live", text)
+		m.NewID = true
+		return m
+	}
+	record := func(rows ...store.OutboundMessage) ([]store.RecordedOutbound, error) {
+		return store.RecordOutboundBatch(ctx, db, rows)
+	}
+	queue := func(rows ...store.OutboundMessage) ([]store.RecordedOutbound, error) {
+		queued := make([]store.QueuedMessage, len(rows))
+		for i, r := range rows {
+			queued[i] = store.QueuedMessage{OutboundMessage: r}
+		}
+		out, err := store.QueueBatch(ctx, db, queued)
+		recorded := make([]store.RecordedOutbound, len(out))
+		for i, o := range out {
+			recorded[i] = store.RecordedOutbound{CreatedAt: o.CreatedAt, Err: o.Err}
+		}
+		return recorded, err
+	}
+	for name, write := range map[string]func(...store.OutboundMessage) ([]store.RecordedOutbound, error){"record": record, "queue": queue} {
+		first, second := newSend(name+" first"), newSend(name+" second")
+		out, err := write(first, second)
+		if err != nil || out[0].Err != nil || out[1].Err != nil {
+			t.Fatalf("%s: new IDs: %+v, %v", name, out, err)
+		}
+
+		taken, other := first, newSend(name+" other")
+		if out, err := write(taken, other); err == nil {
+			t.Errorf("%s: a taken new ID: %+v, want the batch's error", name, out)
+		}
+		if _, err := store.GetSessionMessage(ctx, db, "live", other.ID); !errors.Is(err, model.ErrNotFound) {
+			t.Errorf("%s: the failed batch's other row was recorded: %v", name, err)
+		}
+
+		taken.NewID = false
+		out, err = write(taken, other)
+		if err != nil || !errors.Is(out[0].Err, store.ErrMessageExists) || out[1].Err != nil {
+			t.Errorf("%s: an ID that may be taken, with a new one: %+v, %v; want ErrMessageExists then recorded", name, out, err)
+		}
+	}
+}
+
 // queuedOnce is a messages database with one message of session live queued.
 func queuedOnce(t *testing.T) (*pgxpool.Pool, store.QueuedMessage) {
 	t.Helper()
