@@ -168,8 +168,15 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	waID := answer.MessageID
 	sent := statusEvent(sessionID, p.UserID, id, waID, model.MessageSent, now)
 	// The customer's webhook deliveries of the answer are committed with it: a crash after
-	// the commit cannot lose them, and the recorder has no statement of its own to run.
-	outcome := store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now, Webhook: m.webhookOf(ctx, &sent)}
+	// the commit cannot lose them, and the recorder has no statement of its own to run. A
+	// session that had no webhook for it when the send was recorded gets none (nothing to
+	// build); either way the event's deliveries are settled here.
+	var hook *store.NewWebhookDelivery
+	if recorded.StatusWebhook {
+		hook = m.webhookOf(ctx, &sent)
+	}
+	sent.WebhooksStored = true
+	outcome := store.SendOutcome{ID: id, Status: model.MessageSent, WAMessageID: &waID, At: now, Webhook: hook}
 	if err := m.recordOutcome(ctx, outcome); err != nil {
 		return SendResult{}, err
 	}

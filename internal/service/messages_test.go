@@ -451,3 +451,31 @@ func TestMessagingSend_StoresTheSentWebhookWithTheAnswer(t *testing.T) {
 		t.Errorf("deliverer woken %d times, want once", len(woken))
 	}
 }
+
+// A session with no webhook for message.status when the send is recorded gets no delivery of
+// the answer, and the event is raised settled (the recorder has nothing to store for it).
+func TestMessagingSend_WithoutAStatusWebhookStoresNoDelivery(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	f.sendingSession(t, "s-quiet", "3EB0QUIET")
+	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ('s-quiet', 'https://example.com/hook', '{message.received}', 'whsec_test')`)
+	woken := make(chan struct{}, 10)
+	f.svc.WebhooksQueued = func() { woken <- struct{}{} }
+	ch, unsubscribe := f.bus.Subscribe(10)
+	defer unsubscribe()
+
+	if _, err := f.svc.Send(ctx, f.user, "s-quiet", textOut("6281234567890@s.whatsapp.net")); err != nil {
+		t.Fatal(err)
+	}
+	var deliveries int
+	if err := f.db.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries`).Scan(&deliveries); err != nil || deliveries != 0 {
+		t.Errorf("%d deliveries (%v), want none", deliveries, err)
+	}
+	if e := <-ch; e.Type != events.MessageStatusUpdated || !e.WebhooksStored {
+		t.Errorf("event %s raised with WebhooksStored %v, want %s with true", e.Type, e.WebhooksStored, events.MessageStatusUpdated)
+	}
+	if len(woken) != 0 {
+		t.Errorf("deliverer woken %d times, want never", len(woken))
+	}
+}

@@ -41,7 +41,10 @@ type RecordedOutbound struct {
 	// when it was placed nowhere): the route, read from the truth in the same statement.
 	WorkerID       *string
 	WorkerEndpoint *string
-	Err            error
+	// StatusWebhook says an active webhook of the session subscribed to message.status when
+	// the send was recorded: only then is the answer's delivery built (SendOutcome.Webhook).
+	StatusWebhook bool
+	Err           error
 }
 
 // ErrMessageExists is a send recorded under an ID that is already taken: the retry of a send
@@ -98,12 +101,19 @@ func noConflictCheck(sql string) string {
 
 const onConflictID = "ON CONFLICT (id) DO NOTHING"
 
-// recordSendsSQL is RecordOutboundBatch's statement.
+// recordSendsSQL is RecordOutboundBatch's statement. Each session of the batch is read once
+// (sess), with its worker and whether an active webhook of it subscribes to message.status.
 const recordSendsSQL = `
 	WITH input AS (
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
 		                     $7::text[], $8::text[], $9::jsonb[])
 		       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload)
+	), sess AS (
+		SELECT s.id, s.status, s.worker_id, w.endpoint,
+		       EXISTS (SELECT 1 FROM webhooks h WHERE h.session_id = s.id AND h.is_active
+		               AND ('message.status' = ANY (h.events) OR '*' = ANY (h.events))) AS status_webhook
+		FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id
+		WHERE s.id = ANY ($2::text[])
 	), ins AS (
 		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
 		                      caption, payload, status, error_message, attempts)
@@ -112,17 +122,16 @@ const recordSendsSQL = `
 		       CASE WHEN s.status = 'CONNECTED' THEN 'PENDING'::message_status ELSE 'FAILED'::message_status END,
 		       CASE WHEN s.status = 'CONNECTED' THEN NULL ELSE 'session not connected: ' || s.status END,
 		       CASE WHEN s.status = 'CONNECTED' THEN 1 ELSE 0 END
-		FROM input i JOIN sessions s ON s.id = i.session_id
+		FROM input i JOIN sess s ON s.id = i.session_id
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id, status, error_message, created_at
 	), history AS (
 		INSERT INTO message_events (message_id, status, at, detail)
 		SELECT id, status, created_at, error_message FROM ins WHERE status = 'FAILED'
 	)
-	SELECT i.id::text, ins.created_at, s.status, s.worker_id, w.endpoint
+	SELECT i.id::text, ins.created_at, s.status, s.worker_id, s.endpoint, coalesce(s.status_webhook, false)
 	FROM input i LEFT JOIN ins ON ins.id = i.id
-	     LEFT JOIN sessions s ON s.id = i.session_id
-	     LEFT JOIN workers w ON w.id = s.worker_id`
+	     LEFT JOIN sess s ON s.id = i.session_id`
 
 // RecordOutboundBatch records sends in one statement: PENDING when the session is CONNECTED,
 // else FAILED with the reason (and that history entry; PENDING is read off created_at). The session's status and worker are
@@ -150,7 +159,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 			var createdAt *time.Time
 			var status *model.SessionStatus
 			var r RecordedOutbound
-			if err := rs.Scan(&id, &createdAt, &status, &r.WorkerID, &r.WorkerEndpoint); err != nil {
+			if err := rs.Scan(&id, &createdAt, &status, &r.WorkerID, &r.WorkerEndpoint, &r.StatusWebhook); err != nil {
 				return err
 			}
 			i := c.index[id]

@@ -314,6 +314,38 @@ func TestRecordOutboundBatch_ReturnsTheRouteFromTheSessionRow(t *testing.T) {
 	}
 }
 
+// A recorded send says whether its session had an active webhook subscribed to message.status,
+// for every row of the batch, however many rows share a session.
+func TestRecordOutboundBatch_SaysWhetherTheSessionHasAStatusWebhook(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	u := acctCreateUser(t, db, "Hooked", "hooked@example.com")
+	msgExec(t, db, `INSERT INTO sessions (id, user_id, name, status) VALUES
+		('status-hook', $1, 'A', 'CONNECTED'), ('any-hook', $1, 'B', 'CONNECTED'),
+		('received-hook', $1, 'C', 'CONNECTED'), ('inactive-hook', $1, 'D', 'CONNECTED')`, u.ID)
+	msgExec(t, db, `INSERT INTO webhooks (session_id, url, events, secret, is_active) VALUES
+		('status-hook', 'https://example.com/a', '{message.received,message.status}', 'whsec_a', true),
+		('any-hook', 'https://example.com/b', '{*}', 'whsec_b', true),
+		('received-hook', 'https://example.com/c', '{message.received}', 'whsec_c', true),
+		('inactive-hook', 'https://example.com/d', '{*}', 'whsec_d', false)`)
+
+	want := map[string]bool{"status-hook": true, "any-hook": true, "received-hook": false, "inactive-hook": false, "live": false}
+	var rows []store.OutboundMessage
+	for _, session := range []string{"status-hook", "any-hook", "received-hook", "inactive-hook", "live", "status-hook", "live"} {
+		rows = append(rows, msgOutbound(session, "hello"))
+	}
+	out, err := store.RecordOutboundBatch(ctx, db, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range out {
+		if r.Err != nil || r.StatusWebhook != want[rows[i].SessionID] {
+			t.Errorf("row %d (%s): %+v, want StatusWebhook %v", i, rows[i].SessionID, r, want[rows[i].SessionID])
+		}
+	}
+}
+
 func TestRecordOutboundBatch_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	t.Parallel()
 	db := msgDB(t)
