@@ -418,19 +418,28 @@ func TestMessagingGet_AnotherSessionsMessageIsNotFound(t *testing.T) {
 	}
 }
 
+// hookedSession is a fixture whose session answers sends with waID and has a webhook for
+// event, with the deliverer's wake-ups counted in woken and the bus watched on published.
+func hookedSession(t *testing.T, session, waID, event string) (f *msFixture, woken chan struct{}, published <-chan events.Event) {
+	t.Helper()
+	f = newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	f.sendingSession(t, session, waID)
+	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ($1, 'https://example.com/hook', $2, 'whsec_test')`,
+		session, []string{event})
+	woken = make(chan struct{}, 10)
+	f.svc.WebhooksQueued = func() { woken <- struct{}{} }
+	published, unsubscribe := f.bus.Subscribe(10)
+	t.Cleanup(unsubscribe)
+	return f, woken, published
+}
+
 // A sent message's webhook delivery is committed with the worker's answer: stored when Send
 // returns, its event raised marked so that the recorder does not store it again, and the
 // deliverer woken.
 func TestMessagingSend_StoresTheSentWebhookWithTheAnswer(t *testing.T) {
 	t.Parallel()
-	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
 	ctx := context.Background()
-	f.sendingSession(t, "s-hook", "3EB0SENTHOOK")
-	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ('s-hook', 'https://example.com/hook', '{message.status}', 'whsec_test')`)
-	woken := make(chan struct{}, 10)
-	f.svc.WebhooksQueued = func() { woken <- struct{}{} }
-	ch, unsubscribe := f.bus.Subscribe(10)
-	defer unsubscribe()
+	f, woken, ch := hookedSession(t, "s-hook", "3EB0SENTHOOK", "message.status")
 
 	res, err := f.svc.Send(ctx, f.user, "s-hook", textOut("6281234567890@s.whatsapp.net"))
 	if err != nil {
@@ -456,14 +465,8 @@ func TestMessagingSend_StoresTheSentWebhookWithTheAnswer(t *testing.T) {
 // the answer, and the event is raised settled (the recorder has nothing to store for it).
 func TestMessagingSend_WithoutAStatusWebhookStoresNoDelivery(t *testing.T) {
 	t.Parallel()
-	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
 	ctx := context.Background()
-	f.sendingSession(t, "s-quiet", "3EB0QUIET")
-	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ('s-quiet', 'https://example.com/hook', '{message.received}', 'whsec_test')`)
-	woken := make(chan struct{}, 10)
-	f.svc.WebhooksQueued = func() { woken <- struct{}{} }
-	ch, unsubscribe := f.bus.Subscribe(10)
-	defer unsubscribe()
+	f, woken, ch := hookedSession(t, "s-quiet", "3EB0QUIET", "message.received")
 
 	if _, err := f.svc.Send(ctx, f.user, "s-quiet", textOut("6281234567890@s.whatsapp.net")); err != nil {
 		t.Fatal(err)
