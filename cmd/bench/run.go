@@ -35,6 +35,8 @@ type options struct {
 	sendTargets []string
 	// waitQuiet is how long to wait for the machine to be quiet before starting.
 	waitQuiet time.Duration
+	// rounds is how many times the throughput comparisons measure each target, in rotation.
+	rounds int
 }
 
 // quietBusy is the share of all cores busy under which the machine counts as quiet.
@@ -77,6 +79,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured window of each load scenario (quick: 2s)")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before each measured window, not measured (quick: 500ms)")
 	fs.IntVar(&o.connections, "connections", 64, "closed-loop connections (goroutines) of the load scenarios")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the throughput comparisons (sync sendText targets, async acceptance): each round measures every "+
+		"target once, in turn, and each target's median round counts, so that a machine whose speed drifts meanwhile skews no "+
+		"ratio much (quick: 1)")
 	fs.BoolVar(&o.quick, "quick", false, "run each scenario briefly (~2-3 s) with smaller fixtures; fail only on errors")
 	fs.StringVar(&o.out, "out", "", "directory of REPORT.md and report.json (default docs/bench; quick: a temporary directory)")
 	list := fs.String("scenarios", "all", "comma-separated scenarios to run: "+strings.Join(scenarioIDs(), ", "))
@@ -107,6 +112,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 		if !set["warmup"] {
 			o.warmup = 500 * time.Millisecond
 		}
+		if !set["rounds"] {
+			o.rounds = 1
+		}
 		if !set["out"] {
 			o.out = filepath.Join(os.TempDir(), "wagateway-bench-quick")
 		}
@@ -114,8 +122,8 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	if o.out == "" {
 		o.out = filepath.Join("docs", "bench")
 	}
-	if o.duration <= 0 || o.warmup < 0 || o.connections <= 0 {
-		return o, errors.New("-duration and -connections must be positive and -warmup not negative")
+	if o.duration <= 0 || o.warmup < 0 || o.connections <= 0 || o.rounds <= 0 {
+		return o, errors.New("-duration, -connections and -rounds must be positive and -warmup not negative")
 	}
 	for _, id := range strings.Split(*targets, ",") {
 		id = strings.TrimSpace(id)

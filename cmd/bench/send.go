@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -245,25 +247,40 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		{"gateway-identity", "gateway POST /api/v1/sendText, client not accepting gzip", viaAPIKey(e.baseURL+"/api/v1/sendText",
 			[]byte(`"status":"SENT"`), "Accept-Encoding", "identity")},
 	}
-	results := map[string]bench.LoadResult{}
+	rounds := map[string][]bench.LoadResult{}
+	dials := map[string]int64{}
 	var served int64
+	var order []sendTarget
 	for _, t := range targets {
-		if !slices.Contains(e.opts.sendTargets, t.id) {
-			continue
+		if slices.Contains(e.opts.sendTargets, t.id) {
+			order = append(order, t)
 		}
-		if _, err := e.app.DB.Exec(ctx, "CHECKPOINT"); err != nil {
-			return sc, fmt.Errorf("checkpoint: %w", err)
+	}
+	for range e.opts.rounds {
+		for _, t := range order {
+			if _, err := e.app.DB.Exec(ctx, "CHECKPOINT"); err != nil {
+				return sc, fmt.Errorf("checkpoint: %w", err)
+			}
+			res, opened, err := e.runHTTPLoad(ctx, e.opts.connections, e.opts.duration, t.pick)
+			rounds[t.id] = append(rounds[t.id], res)
+			dials[t.id] = max(dials[t.id], opened)
+			if t.id != "groupcommit-accept" { // accepted, not forwarded
+				served += res.AllOps - res.AllErrors
+			}
+			if err != nil {
+				sc.Rows = append(sc.Rows, bench.LoadRow(t.name, "msg/s", res))
+				return sc, err
+			}
 		}
-		res, dials, err := e.runHTTPLoad(ctx, e.opts.connections, e.opts.duration, t.pick)
-		sc.Rows = append(sc.Rows, bench.LoadRow(t.name, "msg/s", res))
-		sc.Facts = append(sc.Facts, bench.Fact{Name: "connections the client opened for: " + t.id, Value: float64(dials)})
-		results[t.id] = res
-		if t.id != "groupcommit-accept" { // accepted, not forwarded
-			served += res.AllOps - res.AllErrors
-		}
-		if err != nil {
-			return sc, err
-		}
+	}
+	results := map[string]bench.LoadResult{}
+	for _, t := range order {
+		results[t.id] = medianRound(rounds[t.id])
+		sc.Rows = append(sc.Rows, bench.LoadRow(t.name, "msg/s", results[t.id]))
+		sc.Facts = append(sc.Facts, bench.Fact{Name: "connections the client opened for: " + t.id + " (most in a round)", Value: float64(dials[t.id])})
+	}
+	if e.opts.rounds > 1 {
+		sc.Facts = append(sc.Facts, bench.TextFact("throughput of each round (msg/s; the rows show each target's median round)", roundsText(order, rounds)))
 	}
 	if err := sendIntegrity(ctx, e, sim, pool, results, served, &sc); err != nil {
 		return sc, err
@@ -274,14 +291,14 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	if floor, ok := results["groupcommit-accept"]; ok {
 		e.floorAcceptThroughput = floor.Throughput()
 	}
-	if floor, ok := results["groupcommit"]; ok && hasGateway {
-		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioSyncFloorFact, Value: ratio(gateway.Throughput(), floor.Throughput()), Unit: "x"})
+	if _, ok := results["groupcommit"]; ok && hasGateway {
+		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioSyncFloorFact, Value: medianRatio(rounds["gateway"], rounds["groupcommit"]), Unit: "x"})
 	}
 	if hasNaive {
 		e.naiveThroughput = naiveRes.Throughput()
 		for _, f := range [][2]string{{"groupcommit", ratioFloorSyncFact}, {"groupcommit-accept", ratioFloorAsyncFact}} {
-			if floor, ok := results[f[0]]; ok {
-				sc.Facts = append(sc.Facts, bench.Fact{Name: f[1], Value: ratio(floor.Throughput(), naiveRes.Throughput()), Unit: "x"})
+			if _, ok := results[f[0]]; ok {
+				sc.Facts = append(sc.Facts, bench.Fact{Name: f[1], Value: medianRatio(rounds[f[0]], rounds["naive"]), Unit: "x"})
 			}
 		}
 	}
@@ -290,13 +307,13 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		return sc, nil
 	}
 	sc.Facts = append(sc.Facts,
-		bench.Fact{Name: ratioNaiveFact, Value: ratio(gateway.Throughput(), naiveRes.Throughput()), Unit: "x"},
-		bench.Fact{Name: ratioBareFact, Value: ratio(gateway.Throughput(), bareRes.Throughput()), Unit: "x"},
+		bench.Fact{Name: ratioNaiveFact, Value: medianRatio(rounds["gateway"], rounds["naive"]), Unit: "x"},
+		bench.Fact{Name: ratioBareFact, Value: medianRatio(rounds["gateway"], rounds["bare"]), Unit: "x"},
 		bench.Fact{Name: "sendText p99: gateway / naive durable proxy", Value: ratio(p99(gateway), p99(naiveRes)), Unit: "x"},
 	)
 	sc.Headline = fmt.Sprintf("gateway %s msg/s (p99 %s) = %.2f× naive durable proxy (%s msg/s), %.2f× bare proxy (%s msg/s)",
-		bench.FormatNumber(gateway.Throughput()), bench.FormatMillis(p99(gateway)), ratio(gateway.Throughput(), naiveRes.Throughput()),
-		bench.FormatNumber(naiveRes.Throughput()), ratio(gateway.Throughput(), bareRes.Throughput()), bench.FormatNumber(bareRes.Throughput()))
+		bench.FormatNumber(gateway.Throughput()), bench.FormatMillis(p99(gateway)), medianRatio(rounds["gateway"], rounds["naive"]),
+		bench.FormatNumber(naiveRes.Throughput()), medianRatio(rounds["gateway"], rounds["bare"]), bench.FormatNumber(bareRes.Throughput()))
 	return sc, nil
 }
 
@@ -344,6 +361,43 @@ func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Po
 func gatewayResult(results map[string]bench.LoadResult) bench.LoadResult {
 	a, b := results["gateway"], results["gateway-identity"]
 	return bench.LoadResult{AllOps: a.AllOps + b.AllOps, AllErrors: a.AllErrors + b.AllErrors}
+}
+
+// medianRound is the round of median throughput (the lower middle one of an even count).
+func medianRound(rounds []bench.LoadResult) bench.LoadResult {
+	if len(rounds) == 0 {
+		return bench.LoadResult{}
+	}
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b bench.LoadResult) int { return cmp.Compare(a.Throughput(), b.Throughput()) })
+	return sorted[(len(sorted)-1)/2]
+}
+
+// medianRatio is the median of a's throughput over b's, round by round: each round measured
+// the two one after the other, so a drift of the machine's speed between rounds cancels out.
+func medianRatio(a, b []bench.LoadResult) float64 {
+	var ratios []float64
+	for i := range min(len(a), len(b)) {
+		ratios = append(ratios, ratio(a[i].Throughput(), b[i].Throughput()))
+	}
+	if len(ratios) == 0 {
+		return 0
+	}
+	slices.Sort(ratios)
+	return ratios[(len(ratios)-1)/2]
+}
+
+// roundsText lists each target's throughput, round by round.
+func roundsText(order []sendTarget, rounds map[string][]bench.LoadResult) string {
+	parts := make([]string, 0, len(order))
+	for _, t := range order {
+		values := make([]string, len(rounds[t.id]))
+		for i, r := range rounds[t.id] {
+			values[i] = bench.FormatNumber(r.Throughput())
+		}
+		parts = append(parts, t.id+" "+strings.Join(values, " / "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func ratio(a, b float64) float64 {
