@@ -41,8 +41,11 @@ const (
 	// clientBuffer is the room of one SSE client; a client that falls this far behind is
 	// disconnected and resumes with Last-Event-ID.
 	clientBuffer = 256
-	// maxFanoutBatch bounds the Redis publishes sent in one pipeline.
+	// maxFanoutBatch bounds the events published in one Redis message; fanoutLinger is how long
+	// the publisher waits for more events after the first before it publishes: under load one
+	// PUBLISH (one command, one message for every replica to read) carries many events.
 	maxFanoutBatch = 256
+	fanoutLinger   = time.Millisecond
 )
 
 // ErrClosed says the hub is shutting down.
@@ -225,11 +228,14 @@ func (h *Hub) stamp(e events.Event) *Event {
 	}
 }
 
-// publish sends this replica's events to the others, a pipelined batch at a time. A failure
-// loses the batch for them only: this replica's clients have it already, and dashboards
-// reload state when they reconnect.
+// publish sends this replica's events to the others, a batch per Redis message: the events
+// that arrive within fanoutLinger of the first, up to maxFanoutBatch. A failure loses the
+// batch for them only: this replica's clients have it already, and dashboards reload state
+// when they reconnect.
 func (h *Hub) publish(ctx context.Context) {
 	batch := make([]*Event, 0, maxFanoutBatch)
+	linger := time.NewTimer(fanoutLinger)
+	linger.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -237,31 +243,34 @@ func (h *Hub) publish(ctx context.Context) {
 		case ev := <-h.outbox:
 			batch = append(batch[:0], ev)
 		}
-	drain:
+		linger.Reset(fanoutLinger)
+	collect:
 		for len(batch) < maxFanoutBatch {
 			select {
 			case ev := <-h.outbox:
 				batch = append(batch, ev)
-			default:
-				break drain
+			case <-linger.C:
+				break collect
+			case <-ctx.Done():
+				break collect
 			}
 		}
+		linger.Stop()
 		h.publishBatch(ctx, batch)
 	}
 }
 
+// publishBatch publishes batch as one message: a JSON array of events, every one of this
+// replica (so the first one's origin tells whose the message is).
 func (h *Hub) publishBatch(ctx context.Context, batch []*Event) {
+	msg, err := json.Marshal(batch)
+	if err != nil {
+		h.cfg.Logger.Error("realtime: encode events for the other replicas", slog.Int("count", len(batch)), slog.Any("err", err))
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	pipe := h.cfg.Redis.Pipeline()
-	for _, ev := range batch {
-		msg, err := json.Marshal(ev)
-		if err != nil {
-			continue
-		}
-		pipe.Publish(ctx, h.cfg.Channel, msg)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := h.cfg.Redis.Publish(ctx, h.cfg.Channel, msg).Err(); err != nil {
 		h.cfg.Metrics.Fanout.WithLabelValues("publish_failed").Add(float64(len(batch)))
 		if ctx.Err() == nil {
 			h.cfg.Logger.Warn("realtime: publish events to the other replicas", slog.Int("count", len(batch)), slog.Any("err", err))
@@ -301,25 +310,43 @@ func (h *Hub) listen(ctx context.Context) {
 				return
 			}
 			if h.raisedHere(msg.Payload) {
-				continue // delivered when it was raised here; not worth decoding
+				continue // delivered when they were raised here; not worth decoding
 			}
-			var ev Event
-			if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+			batch, err := decodeFanout(msg.Payload)
+			if err != nil {
 				h.cfg.Metrics.Fanout.WithLabelValues("dropped").Inc()
 				continue
 			}
-			if ev.Origin == h.origin {
-				continue // delivered when it was raised here
+			for _, ev := range batch {
+				if ev == nil || ev.Origin == h.origin {
+					continue // nothing, or delivered when it was raised here
+				}
+				h.cfg.Metrics.Fanout.WithLabelValues("received").Inc()
+				h.deliver(ev)
 			}
-			h.cfg.Metrics.Fanout.WithLabelValues("received").Inc()
-			h.deliver(&ev)
 		}
 	}
 }
 
+// decodeFanout reads a fan-out message: an array of events, or one event (as replicas of
+// earlier versions publish them).
+func decodeFanout(payload string) ([]*Event, error) {
+	if strings.HasPrefix(payload, "[") {
+		var batch []*Event
+		err := json.Unmarshal([]byte(payload), &batch)
+		return batch, err
+	}
+	var ev Event
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		return nil, err
+	}
+	return []*Event{&ev}, nil
+}
+
 // raisedHere tells this replica's own events without decoding them: an encoded Event starts
 // with its ID (which holds no quote) and then its origin, so the first "origin" in it is the
-// field, before any data.
+// field, before any data; a message's events are all of one replica, so its first event's
+// origin is every one's.
 func (h *Hub) raisedHere(payload string) bool {
 	i := strings.Index(payload, `"origin":"`)
 	return i >= 0 && strings.HasPrefix(payload[i:], h.originField)
