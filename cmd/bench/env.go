@@ -62,6 +62,9 @@ type env struct {
 	naiveThroughput float64
 	// floorAcceptThroughput is the group-committing floor's async acceptance rate, likewise.
 	floorAcceptThroughput float64
+	// acceptMeasured says the sync scenario measured the gateway's async acceptance in its
+	// rotation and gave the acceptance ratios.
+	acceptMeasured bool
 
 	// fixtureUserID owns the sessions scenarios insert with SQL.
 	fixtureUserID  string

@@ -31,7 +31,7 @@ const (
 // sendTargetIDs are the sendText targets, in the order they run; the default runs all but
 // the last, which shows what gzip costs the gateway (its answers are a few hundred bytes).
 var (
-	sendTargetIDs     = []string{"worker", "bare", "naive", "groupcommit", "groupcommit-accept", "gateway", "gateway-identity"}
+	sendTargetIDs     = []string{"worker", "bare", "naive", "groupcommit", "groupcommit-accept", "gateway", "gateway-accept", "gateway-identity"}
 	defaultSendTarget = sendTargetIDs[:len(sendTargetIDs)-1]
 )
 
@@ -179,7 +179,9 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		"a bare Go proxy (parse, forward, reply; no database), a naive durable proxy (parse, INSERT, forward, UPDATE, "+
 		"each its own commit, pgxpool of %d connections, a table of its own) and a minimal group-committing proxy (the same "+
 		"with the INSERTs of concurrent requests in one statement and one commit, likewise the UPDATEs, one flusher each; "+
-		"with ?async=true it answers 202 once its INSERT committed and forwards nothing). The simworker's own send route, hit directly, "+
+		"with ?async=true it answers 202 once its INSERT committed and forwards nothing). The gateway's async acceptance (?async=true, "+
+		"every send scheduled an hour ahead so that nothing is delivered meanwhile, on 8 sessions of its own; cancelled at the end) "+
+		"runs in the same rotation, so that its ratios compare adjacent measurements. The simworker's own send route, hit directly, "+
 		"is the ceiling for reference. A CHECKPOINT runs before each target; the database starts empty, like a fresh install.", sendSessions, sendSessions, naivePoolConns)
 	sim, err := e.startSimWorker(ctx, "bench-sim-send", 100)
 	if err != nil {
@@ -194,6 +196,22 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	for _, s := range sessions {
 		keys[s.apiKey] = s.id
 	}
+	// The gateway's async acceptance is measured in the same rotation, on sessions of its own:
+	// every send is scheduled an hour ahead (nothing is delivered meanwhile) and cancelled
+	// at the end.
+	var acceptSessions []tenantSession
+	if slices.Contains(e.opts.sendTargets, "gateway-accept") {
+		if acceptSessions, err = e.connectedSessions(ctx, sim, "bench-accept", sendSessions); err != nil {
+			return sc, err
+		}
+	}
+	acceptIDs := make([]string, len(acceptSessions))
+	acceptHeaders := make([]http.Header, len(acceptSessions))
+	for i, s := range acceptSessions {
+		acceptIDs[i], acceptHeaders[i] = s.id, jsonHeader("X-API-Key", s.apiKey)
+	}
+	acceptBody := fmt.Appendf(nil, `{"to":%q,"message":%q,"scheduledAt":%q}`, sendTo, sendMessage,
+		time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	stopCtx := context.WithoutCancel(ctx)
 	pool, err := e.openFloorPool(ctx)
 	if err != nil {
@@ -244,10 +262,17 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		{"groupcommit-accept", "group-committing accept: parse, batched INSERT, 202 (floor of the async acceptance)",
 			accepted(viaAPIKey(floors[floorGroupCommit].url+"/sendText?async=true", []byte(`"QUEUED"`)))},
 		{"gateway", "gateway POST /api/v1/sendText", viaAPIKey(e.baseURL+"/api/v1/sendText", []byte(`"status":"SENT"`))},
+		{"gateway-accept", "gateway POST /api/v1/sendText?async=true, scheduled an hour ahead → 202 (the async acceptance alone)",
+			func(worker int) request {
+				return request{method: http.MethodPost, url: e.baseURL + "/api/v1/sendText?async=true",
+					header: acceptHeaders[worker%len(acceptHeaders)], body: acceptBody, expect: http.StatusAccepted,
+					expectBody: []byte(`"status":"QUEUED"`)}
+			}},
 		{"gateway-identity", "gateway POST /api/v1/sendText, client not accepting gzip", viaAPIKey(e.baseURL+"/api/v1/sendText",
 			[]byte(`"status":"SENT"`), "Accept-Encoding", "identity")},
 	}
 	rounds := map[string][]bench.LoadResult{}
+	totals := map[string]bench.LoadResult{} // every round's requests, for the integrity check
 	dials := map[string]int64{}
 	var served int64
 	var order []sendTarget
@@ -263,8 +288,11 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 			}
 			res, opened, err := e.runHTTPLoad(ctx, e.opts.connections, e.opts.duration, t.pick)
 			rounds[t.id] = append(rounds[t.id], res)
+			total := totals[t.id]
+			total.AllOps, total.AllErrors = total.AllOps+res.AllOps, total.AllErrors+res.AllErrors
+			totals[t.id] = total
 			dials[t.id] = max(dials[t.id], opened)
-			if t.id != "groupcommit-accept" { // accepted, not forwarded
+			if t.id != "groupcommit-accept" && t.id != "gateway-accept" { // accepted, not forwarded
 				served += res.AllOps - res.AllErrors
 			}
 			if err != nil {
@@ -282,14 +310,28 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 	if e.opts.rounds > 1 {
 		sc.Facts = append(sc.Facts, bench.TextFact("throughput of each round (msg/s; the rows show each target's median round)", roundsText(order, rounds)))
 	}
-	if err := sendIntegrity(ctx, e, sim, pool, results, served, &sc); err != nil {
+	if err := sendIntegrity(ctx, e, sim, pool, totals, served, &sc); err != nil {
 		return sc, err
+	}
+	if len(acceptIDs) > 0 {
+		if err := cancelAccepted(ctx, e, acceptIDs, totals["gateway-accept"]); err != nil {
+			return sc, err
+		}
 	}
 	gateway, hasGateway := results["gateway"]
 	naiveRes, hasNaive := results["naive"]
 	bareRes, hasBare := results["bare"]
 	if floor, ok := results["groupcommit-accept"]; ok {
 		e.floorAcceptThroughput = floor.Throughput()
+	}
+	if _, ok := results["gateway-accept"]; ok {
+		e.acceptMeasured = true
+		if hasNaive {
+			sc.Facts = append(sc.Facts, bench.Fact{Name: ratioAsyncFact, Value: medianRatio(rounds["gateway-accept"], rounds["naive"]), Unit: "x"})
+		}
+		if _, ok := results["groupcommit-accept"]; ok {
+			sc.Facts = append(sc.Facts, bench.Fact{Name: ratioAsyncFloorFact, Value: medianRatio(rounds["gateway-accept"], rounds["groupcommit-accept"]), Unit: "x"})
+		}
 	}
 	if _, ok := results["groupcommit"]; ok && hasGateway {
 		sc.Facts = append(sc.Facts, bench.Fact{Name: ratioSyncFloorFact, Value: medianRatio(rounds["gateway"], rounds["groupcommit"]), Unit: "x"})
@@ -320,7 +362,7 @@ func runSendSync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 // sendIntegrity checks that every answered send happened once: the simworker sent exactly as
 // many messages as the targets answered successfully (warm-up included), and each durable
 // target recorded exactly its successful answers as SENT.
-func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Pool, results map[string]bench.LoadResult,
+func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Pool, totals map[string]bench.LoadResult,
 	served int64, sc *bench.Scenario) error {
 	var problems []error
 	sent := int64(sim.engine.SentTotal())
@@ -341,8 +383,8 @@ func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Po
 		name     string
 		recorded int64
 		res      bench.LoadResult
-	}{{"gateway", gatewaySent, gatewayResult(results)}, {"naive durable proxy", naiveSent, results["naive"]},
-		{"group-committing proxy", floorSent, results["groupcommit"]}, {"group-committing accept", floorQueued, results["groupcommit-accept"]}} {
+	}{{"gateway", gatewaySent, gatewayResult(totals)}, {"naive durable proxy", naiveSent, totals["naive"]},
+		{"group-committing proxy", floorSent, totals["groupcommit"]}, {"group-committing accept", floorQueued, totals["groupcommit-accept"]}} {
 		if answered := c.res.AllOps - c.res.AllErrors; c.recorded != answered {
 			problems = append(problems, fmt.Errorf("the %s recorded %d messages SENT but answered %d sends", c.name, c.recorded, answered))
 		}
@@ -355,6 +397,24 @@ func sendIntegrity(ctx context.Context, e *env, sim *simWorker, pool *pgxpool.Po
 			bench.FormatNumber(float64(floorSent)), bench.FormatNumber(float64(floorQueued)))))
 	}
 	return errors.Join(problems...)
+}
+
+// cancelAccepted checks that the accepted sends, scheduled an hour ahead, are all still
+// queued (one per accepted request), then cancels them so that they never reach a dispatcher.
+func cancelAccepted(ctx context.Context, e *env, sessionIDs []string, accepted bench.LoadResult) error {
+	var queued int64
+	if err := e.app.DB.QueryRow(ctx, `SELECT count(*) FROM messages WHERE session_id = ANY($1) AND status = 'QUEUED'`, sessionIDs).
+		Scan(&queued); err != nil {
+		return fmt.Errorf("count the accepted sends: %w", err)
+	}
+	if answered := accepted.AllOps - accepted.AllErrors; queued != answered {
+		return fmt.Errorf("the gateway queued %d sends but accepted %d", queued, answered)
+	}
+	if _, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', next_attempt_at = NULL, updated_at = now()
+		WHERE session_id = ANY($1) AND status = 'QUEUED'`, sessionIDs); err != nil {
+		return fmt.Errorf("cancel the accepted sends: %w", err)
+	}
+	return nil
 }
 
 // gatewayResult adds up what the gateway served under both gateway targets.
