@@ -6,8 +6,8 @@ var ClaimIdempotencyKeyAt = claimIdempotencyKeyAt
 // BatchStatements are the statements the batch writer's pool runs, for tests of their plans.
 var BatchStatements = map[string]string{
 	"record sends":              recordSendsSQL,
-	"record sends with new IDs": noConflictCheck(recordSendsSQL),
+	"record sends with new IDs": recordNewSendsSQL,
 	"record send outcomes":      recordSendOutcomesSQL,
 	"queue sends":               queueSendsSQL,
-	"queue sends with new IDs":  noConflictCheck(queueSendsSQL),
+	"queue sends with new IDs":  queueNewSendsSQL,
 }

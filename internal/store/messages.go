@@ -83,23 +83,34 @@ func (c *sendColumns) add(i int, m OutboundMessage) bool {
 	return true
 }
 
-// statement is the batch's statement: sql, or without its conflict check when every ID of the
-// batch is new. ON CONFLICT makes each row a speculative insertion (the primary key probed
-// first, the insertion confirmed after: a WAL record more per row); without it the sync-send
-// statement took 20 % less Postgres time per 15-row batch (0.52 / 0.60 ms vs 0.66 / 0.74 ms).
-func (c *sendColumns) statement(sql string) string {
+// statement is the batch's statement: checked, or unchecked (the same without its conflict
+// check) when every ID of the batch is new. ON CONFLICT makes each row a speculative insertion
+// (the primary key probed first, the insertion confirmed after: a WAL record more per row);
+// without it the sync-send statement took 20 % less Postgres time per 15-row batch (0.52 /
+// 0.60 ms vs 0.66 / 0.74 ms).
+func (c *sendColumns) statement(checked, unchecked string) string {
 	if c.allNew {
-		return noConflictCheck(sql)
+		return unchecked
 	}
-	return sql
-}
-
-// noConflictCheck is sql without its ON CONFLICT (id) DO NOTHING.
-func noConflictCheck(sql string) string {
-	return strings.Replace(sql, onConflictID, "", 1)
+	return checked
 }
 
 const onConflictID = "ON CONFLICT (id) DO NOTHING"
+
+// noConflictCheck is sql without its ON CONFLICT (id) DO NOTHING; it panics when sql has none
+// (the statements are constants: a start-up failure, never a batch recorded unchecked).
+func noConflictCheck(sql string) string {
+	if !strings.Contains(sql, onConflictID) {
+		panic("store: statement without " + onConflictID)
+	}
+	return strings.Replace(sql, onConflictID, "", 1)
+}
+
+// The batch statements for batches of new IDs only.
+var (
+	recordNewSendsSQL = noConflictCheck(recordSendsSQL)
+	queueNewSendsSQL  = noConflictCheck(queueSendsSQL)
+)
 
 // recordSendsSQL is RecordOutboundBatch's statement. Each session of the batch is read once
 // (sess), with its worker and whether an active webhook of it subscribes to message.status.
@@ -111,7 +122,7 @@ const recordSendsSQL = `
 	), sess AS (
 		SELECT s.id, s.status, s.worker_id, w.endpoint,
 		       EXISTS (SELECT 1 FROM webhooks h WHERE h.session_id = s.id AND h.is_active
-		               AND ('message.status' = ANY (h.events) OR '*' = ANY (h.events))) AS status_webhook
+		               AND ('` + model.WebhookMessageStatus + `' = ANY (h.events) OR '*' = ANY (h.events))) AS status_webhook
 		FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id
 		WHERE s.id = ANY ($2::text[])
 	), ins AS (
@@ -148,7 +159,7 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 	}
 	// One statement, so one implicit transaction: it commits before the last result arrives.
 	err := func() error {
-		rs, err := db.Query(ctx, c.statement(recordSendsSQL),
+		rs, err := db.Query(ctx, c.statement(recordSendsSQL, recordNewSendsSQL),
 			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads)
 		if err != nil {
 			return err
@@ -198,41 +209,41 @@ type SendOutcome struct {
 // recordSendOutcomesSQL is RecordSendOutcomeBatch's statement.
 const recordSendOutcomesSQL = `
 	WITH input AS (
-	SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[],
-	                     $6::text[], $7::text[]) WITH ORDINALITY
-	       AS t(id, status, wa_message_id, error_message, at, hook_event, hook_payload, n)
+		SELECT * FROM unnest($1::uuid[], $2::message_status[], $3::text[], $4::text[], $5::timestamptz[],
+		                     $6::text[], $7::text[]) WITH ORDINALITY
+		       AS t(id, status, wa_message_id, error_message, at, hook_event, hook_payload, n)
 	), upd AS (
-	UPDATE messages m SET
-		status = CASE WHEN m.status = 'PENDING' OR (m.status = 'QUEUED' AND i.status = 'SENT') THEN i.status ELSE m.status END,
-		next_attempt_at = CASE WHEN m.status = 'QUEUED' AND i.status = 'SENT' THEN NULL ELSE m.next_attempt_at END,
-		wa_message_id = coalesce(i.wa_message_id, m.wa_message_id),
-		error_message = coalesce(i.error_message, m.error_message),
-		sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
-		updated_at = now()
-	FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- the primary key, one probe per answer
-	RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message, i.hook_event, i.hook_payload, i.n
+		UPDATE messages m SET
+			status = CASE WHEN m.status = 'PENDING' OR (m.status = 'QUEUED' AND i.status = 'SENT') THEN i.status ELSE m.status END,
+			next_attempt_at = CASE WHEN m.status = 'QUEUED' AND i.status = 'SENT' THEN NULL ELSE m.next_attempt_at END,
+			wa_message_id = coalesce(i.wa_message_id, m.wa_message_id),
+			error_message = coalesce(i.error_message, m.error_message),
+			sent_at = CASE WHEN i.status = 'SENT' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
+			updated_at = now()
+		FROM input i WHERE m.id = i.id AND m.id = ANY ($1::uuid[]) -- the primary key, one probe per answer
+		RETURNING m.id, m.session_id, m.status, i.wa_message_id, i.at, i.error_message, i.hook_event, i.hook_payload, i.n
 	), wa AS (
-	INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
-	SELECT session_id, wa_message_id, id FROM upd WHERE wa_message_id IS NOT NULL
-	ON CONFLICT DO NOTHING
-	RETURNING message_id
+		INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
+		SELECT session_id, wa_message_id, id FROM upd WHERE wa_message_id IS NOT NULL
+		ON CONFLICT DO NOTHING
+		RETURNING message_id
 	), hooks AS (
-	-- Only with a WhatsApp ID this statement recorded: an answer written again (a late
-	-- write) finds it taken and stores no second delivery.
-	INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
-	SELECT w.id, upd.hook_event, upd.hook_payload::jsonb, 'PENDING', now()
-	FROM upd JOIN wa ON wa.message_id = upd.id
-	JOIN webhooks w ON w.session_id = upd.session_id AND w.is_active
-		AND (upd.hook_event = ANY (w.events) OR '*' = ANY (w.events))
-	WHERE upd.hook_payload IS NOT NULL
-	ORDER BY upd.n
-	RETURNING 1
+		-- Only with a WhatsApp ID this statement recorded: an answer written again (a late
+		-- write) finds it taken and stores no second delivery.
+		INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
+		SELECT w.id, upd.hook_event, upd.hook_payload::jsonb, 'PENDING', now()
+		FROM upd JOIN wa ON wa.message_id = upd.id
+		JOIN webhooks w ON w.session_id = upd.session_id AND w.is_active
+			AND (upd.hook_event = ANY (w.events) OR '*' = ANY (w.events))
+		WHERE upd.hook_payload IS NOT NULL
+		ORDER BY upd.n
+		RETURNING 1
 	), history AS (
-	INSERT INTO message_events (message_id, status, at, detail)
-	SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
-		-- An answer written again (a late write whose first commit's acknowledgement was
-		-- lost) has its entry already.
-		AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')
+		INSERT INTO message_events (message_id, status, at, detail)
+		SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
+			-- An answer written again (a late write whose first commit's acknowledgement was
+			-- lost) has its entry already.
+			AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')
 	)
 	SELECT count(*) FROM hooks`
 

@@ -84,7 +84,7 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 	// One statement, so one implicit transaction and one round trip; the dispatchers are
 	// woken when it commits (a NOTIFY is delivered at commit).
 	err := func() error {
-		rs, err := db.Query(ctx, c.statement(queueSendsSQL),
+		rs, err := db.Query(ctx, c.statement(queueSendsSQL, queueNewSendsSQL),
 			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads, scheduled, QueueChannel,
 			strconv.FormatInt(max(due, 0), 10))
 		if err != nil {
