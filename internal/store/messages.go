@@ -125,6 +125,7 @@ const recordSendsSQL = `
 		               AND ('` + model.WebhookMessageStatus + `' = ANY (h.events) OR '*' = ANY (h.events))) AS status_webhook
 		FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id
 		WHERE s.id = ANY ($2::text[])
+		FOR KEY SHARE OF s -- the sessions' reference (migration 00009): none is deleted until this commits
 	), ins AS (
 		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
 		                      caption, payload, status, error_message, attempts)
@@ -438,12 +439,14 @@ type InboundMessage struct {
 }
 
 // RecordInbound stores a received message once per (session, WhatsApp ID); a duplicate
-// returns the stored one with created=false. The WhatsApp ID is claimed in message_wa_ids
+// returns the stored one with created=false, an unknown session model.ErrNotFound. The WhatsApp ID is claimed in message_wa_ids
 // and the message stored in the same statement, only when the claim is new.
 func RecordInbound(ctx context.Context, db DBTX, in InboundMessage) (model.Message, bool, error) {
 	m, err := scanMessage(db.QueryRow(ctx, `
-		WITH claim AS (
-			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id) VALUES ($1, $2, gen_random_uuid())
+		WITH sess AS (
+			SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE -- the session's reference (migration 00009)
+		), claim AS (
+			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id) SELECT id, $2, gen_random_uuid() FROM sess
 			ON CONFLICT DO NOTHING
 			RETURNING message_id
 		)
@@ -455,6 +458,9 @@ func RecordInbound(ctx context.Context, db DBTX, in InboundMessage) (model.Messa
 	if isNotFound(err) {
 		m, err = scanMessage(db.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages
 			WHERE id = (`+waMessageLookup+`)`, in.SessionID, in.WAMessageID))
+		if isNotFound(err) { // no session, so nothing was claimed
+			return m, false, fmt.Errorf("record inbound message: session %s: %w", in.SessionID, model.ErrNotFound)
+		}
 		if err != nil {
 			return m, false, fmt.Errorf("load duplicate inbound message: %w", err)
 		}

@@ -46,17 +46,20 @@ const queueSendsSQL = `
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::message_type[], $5::text[], $6::text[],
 		                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
 		       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload, scheduled_at)
+	), sess AS (
+		-- The sessions' reference (migration 00009): none is deleted until this commits.
+		SELECT id FROM sessions WHERE id = ANY ($2::text[]) FOR KEY SHARE
 	), ins AS (
 		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
 		                      caption, payload, status, async, scheduled_at, next_attempt_at)
 		SELECT i.id, i.session_id, 'OUTBOUND', i.to_number, i.message_type, i.content, i.media_url, i.filename,
 		       i.caption, i.payload, 'QUEUED', true, i.scheduled_at, coalesce(i.scheduled_at, now())
-		FROM input i JOIN sessions s ON s.id = i.session_id
+		FROM input i JOIN sess s ON s.id = i.session_id
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id, created_at
 	)
 	SELECT i.id::text, ins.created_at, s.id IS NOT NULL
-	FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sessions s ON s.id = i.session_id
+	FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sess s ON s.id = i.session_id
 	     CROSS JOIN (SELECT pg_notify($11, $12)) AS wake`
 
 // QueueBatch records async sends as QUEUED (the history reads that off the row) in one
