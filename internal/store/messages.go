@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -53,7 +54,10 @@ var ErrMessageExists = fmt.Errorf("message already recorded: %w", model.ErrConfl
 
 // sendColumns are a batch of sends as the columns of an unnest, one entry per distinct ID.
 type sendColumns struct {
-	ids, sessions, tos, types        []string
+	// ids are uuid.UUIDs, which pgx writes as a binary uuid[]: it tries a []string in binary
+	// first, fails (with an error built and dropped) and writes text for Postgres to parse.
+	ids                              []uuid.UUID
+	sessions, tos, types             []string
 	contents, media, files, captions []*string
 	payloads                         [][]byte
 	index                            map[string]int // ID → the row of the batch that has it
@@ -63,24 +67,28 @@ type sendColumns struct {
 
 func newSendColumns(n int) *sendColumns {
 	return &sendColumns{
-		ids: make([]string, 0, n), sessions: make([]string, 0, n), tos: make([]string, 0, n), types: make([]string, 0, n),
+		ids: make([]uuid.UUID, 0, n), sessions: make([]string, 0, n), tos: make([]string, 0, n), types: make([]string, 0, n),
 		contents: make([]*string, 0, n), media: make([]*string, 0, n), files: make([]*string, 0, n), captions: make([]*string, 0, n),
 		payloads: make([][]byte, 0, n), index: make(map[string]int, n), allNew: true,
 	}
 }
 
-// add takes row i of the batch; false when its ID is already in the batch (the first is
-// recorded, the others exist).
-func (c *sendColumns) add(i int, m OutboundMessage) bool {
+// add takes row i of the batch. It refuses an ID that is already in the batch
+// (ErrMessageExists: the first is recorded, the others exist) or is not a UUID.
+func (c *sendColumns) add(i int, m OutboundMessage) error {
 	if _, dup := c.index[m.ID]; dup {
-		return false
+		return ErrMessageExists
+	}
+	id, err := uuid.Parse(m.ID)
+	if err != nil {
+		return fmt.Errorf("message ID: %w", err)
 	}
 	c.index[m.ID] = i
 	c.allNew = c.allNew && m.NewID
-	c.ids, c.sessions, c.tos, c.types = append(c.ids, m.ID), append(c.sessions, m.SessionID), append(c.tos, m.To), append(c.types, string(m.Type))
+	c.ids, c.sessions, c.tos, c.types = append(c.ids, id), append(c.sessions, m.SessionID), append(c.tos, m.To), append(c.types, string(m.Type))
 	c.contents, c.media, c.files, c.captions = append(c.contents, m.Content), append(c.media, m.MediaURL), append(c.files, m.Filename), append(c.captions, m.Caption)
 	c.payloads = append(c.payloads, m.Payload)
-	return true
+	return nil
 }
 
 // statement is the batch's statement: checked, or unchecked (the same without its conflict
@@ -154,8 +162,8 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 	out := make([]RecordedOutbound, len(rows))
 	c := newSendColumns(len(rows))
 	for i, r := range rows {
-		if !c.add(i, r) {
-			out[i].Err = fmt.Errorf("record send %s: %w", r.ID, ErrMessageExists)
+		if err := c.add(i, r); err != nil {
+			out[i].Err = fmt.Errorf("record send %s: %w", r.ID, err)
 		}
 	}
 	// One statement, so one implicit transaction: it commits before the last result arrives.
@@ -259,10 +267,12 @@ const recordSendOutcomesSQL = `
 // webhook deliveries of the answers are stored in the same statement (SendOutcome.Webhook).
 func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) (webhookDeliveries int64, err error) {
 	n := len(rows)
-	ids, statuses, waIDs, errs, ats := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
+	ids, statuses, waIDs, errs, ats := make([]uuid.UUID, n), make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
 	hookEvents, hookPayloads := make([]*string, n), make([]*string, n)
 	for i, r := range rows {
-		ids[i], statuses[i], waIDs[i], errs[i], ats[i] = r.ID, string(r.Status), r.WAMessageID, r.Error, r.At
+		// An ID that is not a UUID (none is: answers are to recorded sends) matches no row.
+		ids[i], _ = uuid.Parse(r.ID)
+		statuses[i], waIDs[i], errs[i], ats[i] = string(r.Status), r.WAMessageID, r.Error, r.At
 		if r.Webhook != nil {
 			payload := string(r.Webhook.Payload)
 			hookEvents[i], hookPayloads[i] = &r.Webhook.Event, &payload

@@ -444,7 +444,9 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 	ctx := context.Background()
 	other := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "other")}
 	gone := store.QueuedMessage{OutboundMessage: msgOutbound("gone", "gone")}
-	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first, other, gone, other})
+	malformed := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "malformed")}
+	malformed.ID = "not-a-uuid"
+	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first, other, gone, other, malformed})
 	if err != nil {
 		t.Fatalf("a taken ID failed the whole batch: %v", err)
 	}
@@ -456,6 +458,9 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 	}
 	if !errors.Is(out[2].Err, model.ErrNotFound) {
 		t.Errorf("unknown session: %+v, want ErrNotFound", out[2])
+	}
+	if out[4].Err == nil || !strings.Contains(out[4].Err.Error(), "message ID") {
+		t.Errorf("an ID that is not a UUID: %+v, want its row refused", out[4])
 	}
 	if h := msgHistoryOf(t, db, first.ID); !slices.Equal(h, []model.MessageStatus{model.MessageQueued}) {
 		t.Errorf("history of the first message %v, want one QUEUED", h)

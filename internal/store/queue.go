@@ -78,8 +78,8 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]
 		case due == 0 || (due > 0 && r.ScheduledAt.UnixMilli() < due):
 			due = r.ScheduledAt.UnixMilli()
 		}
-		if !c.add(i, r.OutboundMessage) {
-			out[i].Err = fmt.Errorf("queue send %s: %w", r.ID, ErrMessageExists)
+		if err := c.add(i, r.OutboundMessage); err != nil {
+			out[i].Err = fmt.Errorf("queue send %s: %w", r.ID, err)
 			continue
 		}
 		scheduled = append(scheduled, r.ScheduledAt)
