@@ -247,6 +247,37 @@ func TestClient_InvalidJSONAnswer_IsWorkerError(t *testing.T) {
 	wantKind(t, err, model.KindWorker, "invalid JSON")
 }
 
+func TestClient_OversizedAnswer_IsWorkerError(t *testing.T) {
+	t.Parallel()
+	worker := newCountingWorker(t, func(w http.ResponseWriter, r *http.Request) {
+		answer(w, http.StatusOK, `{"success":true,"data":{"sessionId":"`+strings.Repeat("x", 5<<20)+`"}}`)
+	})
+	_, err := newClientForTest().StartSession(context.Background(), worker.target("w-flood"), protocol.StartSessionRequest{SessionID: "s1"})
+	wantKind(t, err, model.KindWorker, "more than")
+}
+
+// A caller that gives up mid-call gets its answer at once, while the worker is still busy.
+func TestClient_CancelledMidCall_ReturnsAtOnce(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	reached := make(chan struct{}, 1)
+	worker := newCountingWorker(t, func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		<-release
+		answer(w, http.StatusOK, `{"success":true,"data":{}}`)
+	})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-reached
+		cancel()
+	}()
+	_, err := newClientForTest().SessionStatus(ctx, worker.target("w-busy"), "s1")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the caller's cancellation", err)
+	}
+}
+
 func TestClient_BreakerOpensAfterFiveTransportFailuresAndHealthClosesIt(t *testing.T) {
 	t.Parallel()
 	var failing atomic.Bool
