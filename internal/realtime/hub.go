@@ -263,11 +263,7 @@ func (h *Hub) publish(ctx context.Context) {
 // publishBatch publishes batch as one message: a JSON array of events, every one of this
 // replica (so the first one's origin tells whose the message is).
 func (h *Hub) publishBatch(ctx context.Context, batch []*Event) {
-	msg, err := json.Marshal(batch)
-	if err != nil {
-		h.cfg.Logger.Error("realtime: encode events for the other replicas", slog.Int("count", len(batch)), slog.Any("err", err))
-		return
-	}
+	msg := appendFanout(make([]byte, 0, 512*len(batch)), batch)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := h.cfg.Redis.Publish(ctx, h.cfg.Channel, msg).Err(); err != nil {
