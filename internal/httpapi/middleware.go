@@ -168,12 +168,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		route := "unmatched"
-		if rctx := chi.RouteContext(r.Context()); rctx != nil {
-			if pattern := rctx.RoutePattern(); pattern != "" {
-				route = pattern
-			}
-		}
+		route := routeOf(chi.RouteContext(r.Context()))
 		elapsed := time.Since(start)
 		s.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 		s.metrics.HTTPRequestDuration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
@@ -202,8 +197,43 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if info := requestInfoFrom(r.Context()); info != nil && info.principal != "" {
 			attrs = append(attrs, slog.String("principal", info.principal))
 		}
-		s.logger.LogAttrs(r.Context(), level, "request", attrs...) // names the request ID itself
+		// The access line names the request ID itself. It is handed to the handler directly:
+		// Logger.LogAttrs would take the caller's program counter, which no line shows.
+		if h := s.logger.Handler(); h.Enabled(r.Context(), level) {
+			line := slog.NewRecord(time.Now(), level, "request", 0)
+			line.AddAttrs(attrs...)
+			_ = h.Handle(r.Context(), line)
+		}
 	})
+}
+
+// routes caches the route patterns of observe by chi's pieces of them (at most four: the
+// API's mounts nest three deep): chi's RoutePattern joins and rewrites them on every call.
+var routes sync.Map // [4]string → string
+
+// routeOf is the request's route pattern, "unmatched" when it has none.
+func routeOf(rctx *chi.Context) string {
+	if rctx == nil {
+		return "unmatched"
+	}
+	var key [4]string
+	if len(rctx.RoutePatterns) > len(key) {
+		return patternOr(rctx.RoutePattern(), "unmatched")
+	}
+	copy(key[:], rctx.RoutePatterns)
+	if route, ok := routes.Load(key); ok {
+		return route.(string)
+	}
+	route := patternOr(rctx.RoutePattern(), "unmatched")
+	routes.Store(key, route)
+	return route
+}
+
+func patternOr(pattern, none string) string {
+	if pattern == "" {
+		return none
+	}
+	return pattern
 }
 
 // setPrincipal names who made the request ("user:<id>", "worker:<id>") in the access log.

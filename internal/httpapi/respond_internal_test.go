@@ -619,7 +619,8 @@ func TestObserve_MetricsUseTheRoutePatternNotThePath(t *testing.T) {
 		t.Error("latency histogram missing for the route pattern")
 	}
 	// The access log names the path, never the query string.
-	if !strings.Contains(logs.String(), `"path":"/items/item-8f3a1c"`) || strings.Contains(logs.String(), "querysecret") {
+	if !strings.Contains(logs.String(), `"path":"/items/item-8f3a1c"`) || !strings.Contains(logs.String(), `"route":"/items/{id}"`) ||
+		!strings.Contains(logs.String(), `"msg":"request"`) || strings.Contains(logs.String(), "querysecret") {
 		t.Errorf("access log = %s", logs)
 	}
 }
