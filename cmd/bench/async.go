@@ -37,7 +37,7 @@ func runSendAsync(ctx context.Context, e *env) (sc bench.Scenario, err error) {
 		"the gateway restarted with SEND_MIN_INTERVAL_MS=1 for this scenario (per-session pacing off: this measures the "+
 		"dispatcher, not the pacing policy, whose default is one message per second per session). Four phases: acceptance alone "+
 		"from %d connections for %s, each send scheduled an hour ahead (scheduledAt) on %d other sessions, so that the "+
-		"dispatcher has nothing due and the CPUs serve acceptance only (those messages are cancelled afterwards); acceptance "+
+		"dispatcher has nothing due and the CPUs serve acceptance only (those messages are cancelled afterwards, then messages vacuumed); acceptance "+
 		"of sends due at once for %s (closed loop; delivery runs meanwhile and shares the CPUs); the backlog left is drained "+
 		"(at most %s; its row's latency is each message's time from its record to its send, backlog included, and its CPU is "+
 		"the drain's); then one message in flight per session for %s, each timed from the request until the simworker has "+
@@ -310,9 +310,8 @@ func acceptAlone(ctx context.Context, e *env, sim *simWorker, window time.Durati
 		if due > 0 {
 			return rounds, fmt.Errorf("%d sends scheduled an hour ahead left the queue", due)
 		}
-		if _, err := e.app.DB.Exec(ctx, `UPDATE messages SET status = 'CANCELLED', next_attempt_at = NULL, updated_at = now()
-			WHERE session_id = ANY($1) AND status = 'QUEUED'`, ids); err != nil {
-			return rounds, fmt.Errorf("cancel the scheduled sends: %w", err)
+		if err := cancelScheduled(ctx, e, ids); err != nil {
+			return rounds, err
 		}
 	}
 	return rounds, nil
