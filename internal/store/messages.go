@@ -463,8 +463,9 @@ type InboundMessage struct {
 }
 
 // RecordInbound stores a received message once per (session, WhatsApp ID); a duplicate
-// returns the stored one with created=false, an unknown session model.ErrNotFound. The WhatsApp ID is claimed in message_wa_ids
-// and the message stored in the same statement, only when the claim is new.
+// returns the stored one with created=false, an unknown session model.ErrNotFound. The
+// WhatsApp ID is claimed in message_wa_ids and the message stored in the same statement, only
+// when the claim is new.
 func RecordInbound(ctx context.Context, db DBTX, in InboundMessage) (model.Message, bool, error) {
 	m, err := scanMessage(db.QueryRow(ctx, `
 		WITH sess AS (

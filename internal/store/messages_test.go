@@ -234,8 +234,8 @@ func TestRecordInbound_StoresOncePerSessionAndWhatsAppID(t *testing.T) {
 		t.Errorf("same ID on another session: %+v, created %v, %v", other, created, err)
 	}
 	in.SessionID = "nobody"
-	if _, _, err := store.RecordInbound(ctx, db, in); err == nil {
-		t.Error("an inbound message for an unknown session was stored")
+	if _, _, err := store.RecordInbound(ctx, db, in); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("an inbound message for an unknown session: %v, want ErrNotFound and nothing stored", err)
 	}
 }
 
