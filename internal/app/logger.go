@@ -1,15 +1,19 @@
 package app
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/wagateway/gateway/internal/config"
+	"github.com/wagateway/gateway/internal/httpapi"
 )
 
 // NewLogger returns the JSON logger of the gateway: stdout, plus size-rotated files when
@@ -32,8 +36,44 @@ func NewLogger(cfg *config.Config, stdout io.Writer) (*slog.Logger, io.Closer) {
 		batches := newBatchWriter(out, cfg.LogFlushInterval)
 		out, closer = batches, closers{batches, closer}
 	}
-	handler := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redactSecrets})
-	return slog.New(handler).With(slog.String("service", "gateway")), closer
+	if cfg.LogFlushInterval <= 0 {
+		out = &lockedWriter{out: out} // the access lines are written beside the handler (LogAccess)
+	}
+	jsonHandler := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redactSecrets})
+	return slog.New(&logHandler{Handler: jsonHandler.WithAttrs([]slog.Attr{slog.String("service", "gateway")}), out: out,
+		preformatted: []byte(`,"service":"gateway"`)}), closer
+}
+
+// logHandler is the gateway's JSON handler with a fast path for the access log's lines
+// (httpapi.AccessLogger), which it writes byte for byte as the JSON handler would.
+type logHandler struct {
+	slog.Handler
+	out io.Writer // safe for concurrent writes: the JSON handler writes to it too
+	// preformatted are the logger's own attributes as the JSON handler writes them.
+	preformatted []byte
+}
+
+var accessLineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (h *logHandler) LogAccess(_ context.Context, level slog.Level, msg string, line *httpapi.AccessLine) {
+	buf := accessLineBuffers.Get().(*[]byte)
+	*buf = line.AppendJSON((*buf)[:0], time.Now(), level, msg, h.preformatted)
+	_, _ = h.out.Write(*buf)
+	if cap(*buf) <= 4<<10 {
+		accessLineBuffers.Put(buf)
+	}
+}
+
+// lockedWriter serializes writes: the JSON handler and LogAccess write lines to one writer.
+type lockedWriter struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.Write(p)
 }
 
 // closers closes each in order and returns the first error.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wagateway/gateway/internal/app"
+	"github.com/wagateway/gateway/internal/httpapi"
 	"github.com/wagateway/gateway/internal/testenv"
 )
 
@@ -201,5 +202,47 @@ func TestLogFlushInterval_Zero_WritesEachLineAtOnce(t *testing.T) {
 	logger.Info("two")
 	if n := len(out.snapshot()); n != 2 {
 		t.Errorf("%d writes after two lines, want 2", n)
+	}
+}
+
+func TestNewLogger_AccessLinesMatchTheJSONHandlersLines(t *testing.T) {
+	t.Parallel()
+	for _, flush := range []string{"0", "100"} {
+		t.Run("LOG_FLUSH_INTERVAL_MS="+flush, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			logger, closer := app.NewLogger(testenv.Config(t, map[string]string{"LOG_FLUSH_INTERVAL_MS": flush}), &out)
+			fast, ok := logger.Handler().(httpapi.AccessLogger)
+			if !ok {
+				t.Fatalf("the gateway's log handler %T writes no access lines", logger.Handler())
+			}
+			line := httpapi.AccessLine{RequestID: "req-1", Method: "POST", Path: "/api/v1/sendText?", Route: "/api/v1/sendText",
+				Status: 429, Duration: 12 * time.Millisecond, Bytes: 180, IP: "198.51.100.7", UserAgent: "agent \"x\" <y>\n",
+				Principal: "apikey:k1"}
+			fast.LogAccess(t.Context(), slog.LevelWarn, "request", &line)
+			logger.LogAttrs(t.Context(), slog.LevelWarn, "request", slog.String("request_id", "req-1"), slog.String("method", "POST"),
+				slog.String("path", "/api/v1/sendText?"), slog.String("route", "/api/v1/sendText"), slog.Int("status", 429),
+				slog.Int64("duration_ms", 12), slog.Int("bytes", 180), slog.String("ip", "198.51.100.7"),
+				slog.String("user_agent", "agent \"x\" <y>\n"), slog.String("principal", "apikey:k1"))
+			if err := closer.Close(); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("want 2 lines, got %d:\n%s", len(lines), out.String())
+			}
+			// The two lines differ only in their time, which each took when it was written.
+			withoutTime := func(line string) string {
+				before, after, ok := strings.Cut(line, `","level":`)
+				if !ok || !strings.HasPrefix(before, `{"time":"`) {
+					t.Fatalf("line does not start with its time: %s", line)
+				}
+				return after
+			}
+			if got, want := withoutTime(lines[0]), withoutTime(lines[1]); got != want {
+				t.Errorf("access line:\n got %s\nwant %s", got, want)
+			}
+			jsonLines(t, out.Bytes())
+		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 	"github.com/klauspost/compress/gzhttp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagateway/gateway/internal/model"
 )
@@ -170,8 +171,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		route := routeOf(chi.RouteContext(r.Context()))
 		elapsed := time.Since(start)
-		s.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-		s.metrics.HTTPRequestDuration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+		series := s.seriesOf(route, r.Method, status)
+		series.requests.Inc()
+		series.duration.Observe(elapsed.Seconds())
 
 		level := slog.LevelInfo
 		switch {
@@ -182,29 +184,54 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		case route == "/health" || route == "/metrics":
 			level = slog.LevelDebug
 		}
-		attrs := []slog.Attr{
-			slog.String("request_id", requestIDFrom(r.Context())),
-			slog.String("method", r.Method),
-			// The path only: query strings may carry tokens.
-			slog.String("path", r.URL.Path),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Int64("duration_ms", elapsed.Milliseconds()),
-			slog.Int("bytes", ww.BytesWritten()),
-			slog.String("ip", clientIPFrom(r.Context())),
-			slog.String("user_agent", r.UserAgent()),
+		h := s.logger.Handler()
+		if !h.Enabled(r.Context(), level) {
+			return
 		}
-		if info := requestInfoFrom(r.Context()); info != nil && info.principal != "" {
-			attrs = append(attrs, slog.String("principal", info.principal))
+		info := requestInfoFrom(r.Context())
+		line := AccessLine{Method: r.Method, Path: r.URL.Path, // the path only: query strings may carry tokens
+			Route: route, Status: status, Duration: elapsed, Bytes: ww.BytesWritten(), UserAgent: r.UserAgent()}
+		if info != nil {
+			line.RequestID, line.IP, line.Principal = info.id, info.ip, info.principal
+		}
+		if fast, ok := h.(AccessLogger); ok {
+			fast.LogAccess(r.Context(), level, "request", &line)
+			return
 		}
 		// The access line names the request ID itself. It is handed to the handler directly:
 		// Logger.LogAttrs would take the caller's program counter, which no line shows.
-		if h := s.logger.Handler(); h.Enabled(r.Context(), level) {
-			line := slog.NewRecord(time.Now(), level, "request", 0)
-			line.AddAttrs(attrs...)
-			_ = h.Handle(r.Context(), line)
-		}
+		record := slog.NewRecord(time.Now(), level, "request", 0)
+		record.AddAttrs(line.attrs()...)
+		_ = h.Handle(r.Context(), record)
 	})
+}
+
+// requestSeries are the metric series of one route, method and status.
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// seriesOf finds the metric series of a request, cached: WithLabelValues hashes and checks
+// every label and formats the status on each call. Only the standard methods are cached (the
+// cache's size is then bounded by the routes), as a client may send any method.
+func (s *Server) seriesOf(route, method string, status int) *requestSeries {
+	key := seriesKey{route, method, status}
+	if cached, ok := s.series.Load(key); ok {
+		return cached.(*requestSeries)
+	}
+	series := &requestSeries{requests: s.metrics.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(status)),
+		duration: s.metrics.HTTPRequestDuration.WithLabelValues(route, method)}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		s.series.Store(key, series)
+	}
+	return series
 }
 
 // routes caches the route patterns of observe by chi's pieces of them (at most four: the
@@ -375,12 +402,23 @@ func (s *Server) globalRateLimit(next http.Handler) http.Handler {
 // RateLimit-* headers the original sent (Reset in seconds).
 func setRateLimitHeaders(w http.ResponseWriter, limit, remaining int, resetIn, window time.Duration) {
 	h := w.Header()
-	resetSeconds := int((resetIn + time.Second - 1) / time.Second)
-	limitText, remainingText := strconv.Itoa(limit), strconv.Itoa(remaining)
-	// One allocation for the seven values; each header gets a full slice of its own (an
-	// Add to one of them copies it rather than writing into the next).
-	v := [...]string{limitText, remainingText, strconv.FormatInt(time.Now().Add(resetIn).Unix(), 10),
-		limitText + ";w=" + strconv.Itoa(int(window/time.Second)), limitText, remainingText, strconv.Itoa(resetSeconds)}
+	// The values are formatted into one string, the policy ("<limit>;w=<seconds>") first so
+	// that the limit is its prefix, and each header gets a full slice of its own of one array
+	// (an Add to one of them copies it rather than writing into the next): two allocations.
+	var buf [128]byte
+	b := strconv.AppendInt(buf[:0], int64(limit), 10)
+	limitEnd := len(b)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, int64(window/time.Second), 10)
+	policyEnd := len(b)
+	b = strconv.AppendInt(b, int64(remaining), 10)
+	remainingEnd := len(b)
+	b = strconv.AppendInt(b, time.Now().Add(resetIn).Unix(), 10)
+	resetEnd := len(b)
+	b = strconv.AppendInt(b, int64((resetIn+time.Second-1)/time.Second), 10)
+	text := string(b)
+	limitText, remainingText := text[:limitEnd], text[policyEnd:remainingEnd]
+	v := [...]string{limitText, remainingText, text[remainingEnd:resetEnd], text[:policyEnd], limitText, remainingText, text[resetEnd:]}
 	vals := v[:]
 	// Canonical keys (as Set would make them), assigned without Set's canonicalization.
 	h["X-Ratelimit-Limit"] = vals[0:1:1]

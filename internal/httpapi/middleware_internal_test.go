@@ -6,8 +6,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -103,4 +105,36 @@ func FuzzRequireTextQuery(f *testing.F) {
 			t.Fatalf("query %q: passed %v, url.ParseQuery's values are text: %v", raw, got, want)
 		}
 	})
+}
+
+func TestSetRateLimitHeaders_WritesEveryValueFromOneString(t *testing.T) {
+	w := httptest.NewRecorder()
+	before := time.Now()
+	setRateLimitHeaders(w, 1000, 998, 90*time.Second+time.Millisecond, 15*time.Minute)
+	h := w.Header()
+	want := map[string]string{"X-Ratelimit-Limit": "1000", "X-Ratelimit-Remaining": "998", "Ratelimit-Policy": "1000;w=900",
+		"Ratelimit-Limit": "1000", "Ratelimit-Remaining": "998", "Ratelimit-Reset": "91"}
+	for key, value := range want {
+		if got := h.Values(key); len(got) != 1 || got[0] != value {
+			t.Errorf("%s = %q, want %q", key, got, value)
+		}
+	}
+	reset, err := strconv.ParseInt(h.Get("X-Ratelimit-Reset"), 10, 64)
+	if err != nil || reset < before.Add(90*time.Second).Unix() || reset > time.Now().Add(91*time.Second).Unix() {
+		t.Errorf("X-RateLimit-Reset = %q, want the unix time 90 s from now", h.Get("X-Ratelimit-Reset"))
+	}
+	// A later Add to one header leaves the others alone.
+	h.Add("X-Ratelimit-Limit", "5")
+	if got := h.Values("X-Ratelimit-Remaining"); len(got) != 1 || got[0] != "998" {
+		t.Errorf("after an Add to X-RateLimit-Limit, X-RateLimit-Remaining = %q", got)
+	}
+	// Written twice (the per-IP limit, then the API-call quota), the second set wins.
+	setRateLimitHeaders(w, 50, 0, time.Hour, time.Hour)
+	if got := h.Values("Ratelimit-Policy"); len(got) != 1 || got[0] != "50;w=3600" {
+		t.Errorf("RateLimit-Policy after the second set = %q", got)
+	}
+	allocs := testing.AllocsPerRun(100, func() { setRateLimitHeaders(w, 100000, 99999, time.Hour, time.Hour) })
+	if allocs > 2 {
+		t.Errorf("setRateLimitHeaders allocates %.0f times, want at most 2 (one string, one array)", allocs)
+	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,13 +164,13 @@ func decode(r *http.Request, dst any) error {
 	case err != nil:
 		return model.Errorf(model.KindBadRequest, "Could not read the request body")
 	}
-	if len(strings.TrimSpace(string(raw))) == 0 {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = []byte("{}")
 	}
 	if err := checkBodyText(raw); err != nil {
 		return err
 	}
-	if hasEscapedNUL(string(raw)) {
+	if hasEscapedNUL(raw) {
 		return model.Errorf(model.KindBadRequest, `Text must not contain NUL characters (\u0000)`)
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
@@ -194,9 +195,9 @@ func decode(r *http.Request, dst any) error {
 
 // hasEscapedNUL reports whether a JSON text holds a \u0000 escape: PostgreSQL text cannot
 // store a NUL character, so such a string could only fail later, as a 500.
-func hasEscapedNUL(raw string) bool {
+func hasEscapedNUL(raw []byte) bool {
 	for from := 0; ; {
-		i := strings.Index(raw[from:], `u0000`)
+		i := bytes.Index(raw[from:], []byte(`u0000`))
 		if i < 0 {
 			return false
 		}

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -90,6 +91,8 @@ type Server struct {
 
 	replicaID string
 	late      *store.LateWrites
+
+	series sync.Map // seriesKey → *requestSeries (seriesOf)
 }
 
 // NewServer wires the handlers to their dependencies.
