@@ -634,7 +634,7 @@ func (s *Server) finishSend(w http.ResponseWriter, r *http.Request, out service.
 // wantsAsync reports whether the client asked for an async send.
 func wantsAsync(r *http.Request) bool {
 	if strings.Contains(r.URL.RawQuery, "async") {
-		if v := r.URL.Query().Get("async"); v == "true" || v == "1" {
+		if v := queryValue(r.URL.RawQuery, "async"); v == "true" || v == "1" {
 			return true
 		}
 	}

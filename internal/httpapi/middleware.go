@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"log/slog"
 	"mime"
 	"net"
@@ -347,13 +348,27 @@ func requireJSON(next http.Handler) http.Handler {
 // store neither (?search=%FF reached the database and failed as a 500).
 func requireTextQuery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Each pair as url.ParseQuery reads it, without building its map: every request
-		// passes here.
-		for rest := r.URL.RawQuery; rest != ""; {
+		for name, value := range queryPairs(r.URL.RawQuery) {
+			for _, v := range [2]string{name, value} {
+				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+					respondError(w, r, model.Errorf(model.KindBadRequest, "Query parameter %q is not valid UTF-8 text", name))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// queryPairs yields the decoded name and value of each pair of a raw query that
+// url.ParseQuery keeps, in order, without building its map: every request reads the query.
+func queryPairs(raw string) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for rest := raw; rest != ""; {
 			var pair string
 			pair, rest, _ = strings.Cut(rest, "&")
-			if strings.Contains(pair, ";") {
-				continue // url.ParseQuery refuses the pair and skips it
+			if pair == "" || strings.Contains(pair, ";") {
+				continue // url.ParseQuery refuses a pair with a semicolon and skips it
 			}
 			rawName, rawValue, _ := strings.Cut(pair, "=")
 			name, err := url.QueryUnescape(rawName)
@@ -364,15 +379,21 @@ func requireTextQuery(next http.Handler) http.Handler {
 			if err != nil {
 				continue
 			}
-			for _, v := range [2]string{name, value} {
-				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-					respondError(w, r, model.Errorf(model.KindBadRequest, "Query parameter %q is not valid UTF-8 text", name))
-					return
-				}
+			if !yield(name, value) {
+				return
 			}
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+}
+
+// queryValue is url.ParseQuery(raw).Get(name): the first value of name, "" when none.
+func queryValue(raw, name string) string {
+	for n, v := range queryPairs(raw) {
+		if n == name {
+			return v
+		}
+	}
+	return ""
 }
 
 // globalRateLimit is the per-IP limit of RATE_LIMIT_MAX_REQUESTS per RATE_LIMIT_WINDOW_MS,

@@ -138,3 +138,19 @@ func TestSetRateLimitHeaders_WritesEveryValueFromOneString(t *testing.T) {
 		t.Errorf("setRateLimitHeaders allocates %.0f times, want at most 2 (one string, one array)", allocs)
 	}
 }
+
+func FuzzQueryValue_IsParseQueryGet(f *testing.F) {
+	for _, raw := range []string{"", "async=true", "a=1&async=1&async=true", "async", "async=", "x;y=1&async=%74rue",
+		"async=%zz&async=true", "%61sync=true", "&&async=true&", "async=tr+ue", "a%=1&async=1"} {
+		f.Add(raw, "async")
+	}
+	f.Fuzz(func(t *testing.T, raw, name string) {
+		want := ""
+		if values, _ := url.ParseQuery(raw); values != nil {
+			want = values.Get(name)
+		}
+		if got := queryValue(raw, name); got != want {
+			t.Fatalf("queryValue(%q, %q) = %q, url.ParseQuery says %q", raw, name, got, want)
+		}
+	})
+}

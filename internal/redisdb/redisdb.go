@@ -112,7 +112,21 @@ func (k Keys) Prefix() string { return k.prefix }
 
 // Key joins parts with ':' under the prefix: Key("ratelimit", "ip", "1.2.3.4").
 func (k Keys) Key(parts ...string) string {
-	return k.prefix + strings.Join(parts, ":")
+	// One allocation: the per-IP limit and the quotas build a key on every request.
+	n := len(k.prefix)
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(k.prefix)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // Tagged is like Key but wraps the first part in a hash tag, so that keys sharing it land on

@@ -171,6 +171,8 @@ func TestKeys_JoinPartsUnderThePrefix(t *testing.T) {
 		{"", func(k redisdb.Keys) string { return k.Key("ratelimit", "global", "1.2.3.4") }, "ratelimit:global:1.2.3.4"},
 		{"wagw:", func(k redisdb.Keys) string { return k.Key("ratelimit", "global", "1.2.3.4") }, "wagw:ratelimit:global:1.2.3.4"},
 		{"wagw:", func(k redisdb.Keys) string { return k.Key("leader") }, "wagw:leader"},
+		{"wagw:", func(k redisdb.Keys) string { return k.Key() }, "wagw:"},
+		{"wagw:", func(k redisdb.Keys) string { return k.Key("", "x", "") }, "wagw::x:"},
 		{"", func(k redisdb.Keys) string { return k.Tagged("session", "s1", "lock") }, "{session}:s1:lock"},
 		{"wagw:", func(k redisdb.Keys) string { return k.Tagged("session", "s1", "lock") }, "wagw:{session}:s1:lock"},
 		{"wagw:", func(k redisdb.Keys) string { return k.Tagged("session") }, "wagw:{session}"},
@@ -183,6 +185,14 @@ func TestKeys_JoinPartsUnderThePrefix(t *testing.T) {
 		if k.Prefix() != tt.prefix {
 			t.Errorf("Prefix() = %q, want %q", k.Prefix(), tt.prefix)
 		}
+	}
+}
+
+func TestKeys_KeyAllocatesOnce(t *testing.T) {
+	k := redisdb.NewKeys("wagw:")
+	ip := "203.0.113.7"
+	if allocs := testing.AllocsPerRun(100, func() { _ = k.Key("ratelimit", "global", ip) }); allocs > 1 {
+		t.Errorf("Key allocates %.0f times per call, want 1", allocs)
 	}
 }
 
