@@ -160,7 +160,7 @@ func (m *Messaging) send(ctx context.Context, p *auth.Principal, sessionID strin
 	// what the worker did is recorded, and a retry with the same Idempotency-Key replays it
 	// instead of sending again. The worker client's own timeouts bound it.
 	ctx = context.WithoutCancel(ctx)
-	answer, err := m.Client.Send(ctx, workers.Target{ID: *recorded.WorkerID, Endpoint: *recorded.WorkerEndpoint}, sessionID, out.Request)
+	answer, err := m.Client.SendEncoded(ctx, workers.Target{ID: *recorded.WorkerID, Endpoint: *recorded.WorkerEndpoint}, sessionID, payload)
 	if err != nil {
 		return SendResult{}, m.fail(ctx, sessionID, id, out.Type, err)
 	}

@@ -197,6 +197,14 @@ func (c *Client) Send(ctx context.Context, w Target, sessionID string, req proto
 		path: "/api/sessions/" + url.PathEscape(sessionID) + "/send", timeout: CommandTimeout}, req)
 }
 
+// SendEncoded is Send with the request already encoded as JSON (json.Marshal of a
+// protocol.SendRequest): a recorded send hands over the payload it stored rather than
+// encoding the request a second time.
+func (c *Client) SendEncoded(ctx context.Context, w Target, sessionID string, req json.RawMessage) (protocol.SendResult, error) {
+	return invoke[protocol.SendResult](ctx, c, w, call{name: "send", method: http.MethodPost,
+		path: "/api/sessions/" + url.PathEscape(sessionID) + "/send", timeout: CommandTimeout}, req)
+}
+
 // Manage performs a message action (delete, react, edit, ...).
 func (c *Client) Manage(ctx context.Context, w Target, sessionID string, req protocol.ManageRequest) (protocol.ManageResult, error) {
 	return invoke[protocol.ManageResult](ctx, c, w, call{name: "manage", method: http.MethodPost,
@@ -237,7 +245,11 @@ func invoke[T any](ctx context.Context, c *Client, w Target, k call, body any) (
 // worker (502) errors. Worker 4xx answers are not retried.
 func (c *Client) do(ctx context.Context, w Target, k call, body any) ([]byte, error) {
 	var payload []byte
-	if body != nil {
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage:
+		payload = b // encoded by the caller (SendEncoded)
+	default:
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, fmt.Errorf("encode %s request: %w", k.name, err)

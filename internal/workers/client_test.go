@@ -1,7 +1,9 @@
 package workers_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -235,6 +237,38 @@ func TestClient_SendThatMayHaveReachedTheWorker_IsNotRetried(t *testing.T) {
 	wantKind(t, err, model.KindConnectivity)
 	if got := worker.hits.Load(); got != 1 {
 		t.Fatalf("a send whose connection dropped reached the worker %d times, want 1", got)
+	}
+}
+
+// A recorded send hands the worker the very bytes it stored, the same as Send would encode.
+func TestClient_SendEncoded_PostsThePayloadAsIs(t *testing.T) {
+	t.Parallel()
+	bodies := make(chan []byte, 2)
+	worker := newCountingWorker(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.URL.EscapedPath() != "/api/sessions/s%201/send" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("worker got %s %s (%s)", r.Method, r.URL.EscapedPath(), r.Header.Get("Content-Type"))
+		}
+		bodies <- body
+		answer(w, http.StatusOK, `{"success":true,"data":{"messageId":"wa-7","status":"sent","type":"text","to":"62811"}}`)
+	})
+	text := "hi"
+	req := protocol.SendRequest{To: "62811", Type: protocol.SendText, Message: &text, ClientMessageID: "m-7"}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClientForTest()
+	res, err := client.SendEncoded(context.Background(), worker.target("w-enc"), "s 1", payload)
+	if err != nil || res.MessageID != "wa-7" || res.Status != "sent" {
+		t.Fatalf("SendEncoded = %+v, %v", res, err)
+	}
+	if _, err := client.Send(context.Background(), worker.target("w-enc"), "s 1", req); err != nil {
+		t.Fatal(err)
+	}
+	encoded, sent := <-bodies, <-bodies
+	if !bytes.Equal(encoded, payload) || !bytes.Equal(sent, payload) {
+		t.Errorf("bodies: SendEncoded %s, Send %s, want both %s", encoded, sent, payload)
 	}
 }
 
