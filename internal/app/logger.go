@@ -14,6 +14,7 @@ import (
 
 	"github.com/wagateway/gateway/internal/config"
 	"github.com/wagateway/gateway/internal/httpapi"
+	"github.com/wagateway/gateway/internal/jsonstr"
 )
 
 // NewLogger returns the JSON logger of the gateway: stdout, plus size-rotated files when
@@ -39,9 +40,10 @@ func NewLogger(cfg *config.Config, stdout io.Writer) (*slog.Logger, io.Closer) {
 	if cfg.LogFlushInterval <= 0 {
 		out = &lockedWriter{out: out} // the access lines are written beside the handler (LogAccess)
 	}
+	const service = "gateway"
 	jsonHandler := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redactSecrets})
-	return slog.New(&logHandler{Handler: jsonHandler.WithAttrs([]slog.Attr{slog.String("service", "gateway")}), out: out,
-		preformatted: []byte(`,"service":"gateway"`)}), closer
+	return slog.New(&logHandler{Handler: jsonHandler.WithAttrs([]slog.Attr{slog.String("service", service)}), out: out,
+		preformatted: jsonstr.AppendSlog([]byte(`,"service":`), service)}), closer
 }
 
 // logHandler is the gateway's JSON handler with a fast path for the access log's lines
