@@ -178,6 +178,29 @@ func mapError(err error) error {
 	}
 }
 
+// IsDeadlock reports whether err is PostgreSQL aborting the statement as a deadlock's victim
+// (deadlock_detected, 40P01): its transaction rolled back whole, so running it again is safe.
+func IsDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+}
+
+// DeadlockRetries is how many times a write that PostgreSQL aborted as a deadlock's victim is
+// run again (retryDeadlock, GroupCommit). A deadlock is a race lost once: the transaction it
+// raced holds its locks by the time the write runs again, and the write waits for it.
+const DeadlockRetries = 3
+
+// retryDeadlock runs write, which writes all or nothing (one statement, or one transaction),
+// and runs it again while PostgreSQL aborts it as a deadlock's victim, up to DeadlockRetries
+// times.
+func retryDeadlock(write func() error) error {
+	err := write()
+	for retry := 0; retry < DeadlockRetries && IsDeadlock(err); retry++ {
+		err = write()
+	}
+	return err
+}
+
 // WithTxOn runs fn in a transaction on db: a new one on a pool, or a nested one (a
 // savepoint) inside a transaction.
 func WithTxOn(ctx context.Context, db DBTX, fn func(tx pgx.Tx) error) error {

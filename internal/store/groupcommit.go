@@ -10,8 +10,15 @@ import (
 // writes them in one statement, one commit. Under load a batch grows by itself while the
 // previous commit runs; alone, a row is written at once. No row is ever answered before its
 // statement committed.
+//
+// A batch's rows are many callers', often of many tenants: a batch that PostgreSQL aborts as a
+// deadlock's victim (say, against a user deleting their account, whose sessions the batch
+// references) is flushed again, up to DeadlockRetries times, rather than failing every
+// caller of the batch for one tenant's delete.
 type GroupCommit[In, Out any] struct {
-	// Flush writes a batch and returns one result per row, in order.
+	// Flush writes a batch and returns one result per row, in order. It writes all or nothing
+	// (one statement, or one transaction): a batch aborted as a deadlock's victim wrote
+	// nothing and is flushed again.
 	Flush    func(ctx context.Context, rows []In) ([]Out, error)
 	MaxBatch int
 	// Flushers is how many batches may be in flight at once (default 1). One is usually best:
@@ -114,7 +121,11 @@ func (g *GroupCommit[In, Out]) flush(ctx context.Context, batch []pending[In, Ou
 	for i, p := range batch {
 		rows[i] = p.row
 	}
-	outs, err := g.Flush(ctx, rows)
+	var outs []Out
+	err := retryDeadlock(func() (err error) {
+		outs, err = g.Flush(ctx, rows)
+		return err
+	})
 	for i, p := range batch {
 		var r result[Out]
 		switch {

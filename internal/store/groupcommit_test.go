@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // gcRecorder is a Flush that records its batches and can be held at the gate.
@@ -182,9 +184,86 @@ func TestGroupCommit_FlushErrorReachesEveryCallerOfThatBatchOnly(t *testing.T) {
 			t.Errorf("row %d of the failed batch got %q, %v; want the flush error", row, r.out, r.err)
 		}
 	}
+	// Only a deadlock's victim is flushed again: this batch was written once.
+	if n := gcFlushesOf(rec, 13); n != 1 {
+		t.Errorf("the failed batch was flushed %d times, want 1", n)
+	}
 	// The failure does not stick: later rows are written.
 	if out, err := g.Do(context.Background(), 99); err != nil || out != "row 99" {
 		t.Errorf("after the failed batch: %q, %v", out, err)
+	}
+}
+
+// gcFlushesOf counts the batches rec flushed that held row.
+func gcFlushesOf(rec *gcRecorder, row int) int {
+	n := 0
+	for _, b := range rec.snapshot() {
+		if slices.Contains(b, row) {
+			n++
+		}
+	}
+	return n
+}
+
+// errGCDeadlock is the error PostgreSQL returns to a deadlock's victim.
+var errGCDeadlock = fmt.Errorf("record sends: %w", &pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+
+func TestGroupCommit_ADeadlockVictimIsFlushedAgainWithTheSameRows(t *testing.T) {
+	t.Parallel()
+	rec := newGCRecorder()
+	var mu sync.Mutex
+	victims := DeadlockRetries // every retry but the last loses its race again
+	rec.fail = func(rows []int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if slices.Contains(rows, 10) && victims > 0 {
+			victims--
+			return errGCDeadlock
+		}
+		return nil
+	}
+	g := gcNew(rec.flush, 64, 1)
+	defer gcRun(g)()
+
+	first := gcDoAll(g, 0, 1)
+	<-rec.held
+	victim := gcDoAll(g, 10, 20) // one batch, which deadlocks DeadlockRetries times
+	gcWaitQueued(t, g, 10)
+	close(rec.gate)
+	if r := first()[0]; r.err != nil {
+		t.Errorf("row 0, flushed alone before, got %v", r.err)
+	}
+	for row, r := range victim() {
+		if want := fmt.Sprintf("row %d", row); r.err != nil || r.out != want {
+			t.Errorf("row %d got %q, %v; want %q", row, r.out, r.err, want)
+		}
+	}
+	// The batch was flushed DeadlockRetries+1 times, whole: the aborted flushes and the one
+	// that committed.
+	want := slices.Repeat([][]int{{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}}, DeadlockRetries+1)
+	var got [][]int
+	for _, b := range rec.snapshot()[1:] {
+		got = append(got, slices.Sorted(slices.Values(b)))
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("flushes after the first: %v, want %v", got, want)
+	}
+}
+
+func TestGroupCommit_ABatchThatKeepsDeadlockingFailsAfterTheRetries(t *testing.T) {
+	t.Parallel()
+	rec := newGCRecorder()
+	rec.gate = nil
+	rec.fail = func([]int) error { return errGCDeadlock }
+	g := gcNew(rec.flush, 64, 1)
+	defer gcRun(g)()
+
+	out, err := g.Do(context.Background(), 7)
+	if !IsDeadlock(err) || out != "" {
+		t.Errorf("got %q, %v; want the deadlock error", out, err)
+	}
+	if n := gcFlushesOf(rec, 7); n != DeadlockRetries+1 {
+		t.Errorf("flushed %d times, want %d", n, DeadlockRetries+1)
 	}
 }
 

@@ -146,7 +146,10 @@ const recordSendsSQL = `
 		               AND ('` + model.WebhookMessageStatus + `' = ANY (h.events) OR '*' = ANY (h.events))) AS status_webhook
 		FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id
 		WHERE s.id = ANY ($2::text[])
-		FOR KEY SHARE OF s -- the sessions' reference (migration 00009): none is deleted until this commits
+		-- The sessions' reference (migration 00009): none is deleted until this commits. They
+		-- are locked in ID order, as DeleteUser locks a user's sessions: no deadlock between them.
+		ORDER BY s.id
+		FOR KEY SHARE OF s
 	), ins AS (
 		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
 		                      caption, payload, status, error_message, attempts)

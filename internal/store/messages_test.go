@@ -376,6 +376,178 @@ func TestRecordOutboundBatch_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	}
 }
 
+// A batch of sends holds its sessions' reference (FOR KEY SHARE, in ID order) while it
+// writes. A transaction that deletes sessions in another order (DeleteUser does not; an
+// operator's script may) can deadlock with it: the batch holds one session and waits for the
+// other, which the deletion holds while it waits for the first. PostgreSQL aborts the batch;
+// the group commit writes it again, so that the other tenant's send in the same batch is
+// recorded and the deleted sessions' sends are refused as sends to a session that no longer
+// exists, rather than every caller of the batch being told that a deadlock happened.
+func TestGroupCommit_ABatchThatDeadlocksWithADeletionIsWrittenAgain(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	leaving := acctCreateUser(t, db, "Leaving", "leaving@example.com")
+	staying := acctCreateUser(t, db, "Staying", "staying@example.com")
+	msgExec(t, db, `INSERT INTO sessions (id, user_id, name, status) VALUES
+		('leaving-a', $1, 'A', 'CONNECTED'), ('leaving-b', $1, 'B', 'CONNECTED'), ('staying', $2, 'S', 'CONNECTED')`,
+		leaving.ID, staying.ID)
+
+	// One Do is one batch: the three sends are flushed together.
+	g := &store.GroupCommit[[]store.OutboundMessage, []store.RecordedOutbound]{
+		Flush: func(ctx context.Context, in [][]store.OutboundMessage) ([][]store.RecordedOutbound, error) {
+			outs := make([][]store.RecordedOutbound, len(in))
+			for i, rows := range in {
+				out, err := store.RecordOutboundBatch(ctx, db, rows)
+				if err != nil {
+					return nil, err
+				}
+				outs[i] = out
+			}
+			return outs, nil
+		},
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { g.Run(runCtx); close(ran) }()
+	defer func() { stop(); <-ran }()
+
+	deletion, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deletion.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	msgExec(t, deletion, `DELETE FROM sessions WHERE id = 'leaving-b'`)
+
+	rows := []store.OutboundMessage{msgOutbound("leaving-a", "a"), msgOutbound("leaving-b", "b"), msgOutbound("staying", "s")}
+	type answer struct {
+		out []store.RecordedOutbound
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		out, err := g.Do(ctx, rows)
+		answered <- answer{out, err}
+	}()
+	// The batch has taken leaving-a and waits for leaving-b. The deletion waits for leaving-a
+	// next: PostgreSQL looks for a deadlock in the connection that has waited
+	// deadlock_timeout (1 s) first, the batch's, and aborts it.
+	msgWaitForLockWaiters(t, db, 1)
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := deletion.Exec(ctx, `DELETE FROM sessions WHERE id = 'leaving-a'`)
+		deleted <- err
+	}()
+	if err := <-deleted; err != nil {
+		t.Fatalf("the deletion lost the deadlock: %v", err)
+	}
+	if err := deletion.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	a := <-answered
+	if a.err != nil {
+		t.Fatalf("the batch failed: %v", a.err)
+	}
+	for i, r := range a.out[:2] {
+		if !errors.Is(r.Err, model.ErrNotFound) {
+			t.Errorf("send to the deleted session %s: %+v, want ErrNotFound", rows[i].SessionID, r)
+		}
+	}
+	if r := a.out[2]; r.Err != nil || r.SessionStatus != model.SessionConnected {
+		t.Errorf("the other tenant's send: %+v, want recorded", r)
+	}
+	if msg, err := store.GetSessionMessage(ctx, db, "staying", rows[2].ID); err != nil || msg.Status != model.MessagePending {
+		t.Errorf("the other tenant's send is %+v, %v; want PENDING", msg, err)
+	}
+	var left int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE session_id LIKE 'leaving-%'`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d messages of the deleted sessions (%v), want none", left, err)
+	}
+}
+
+// The batches of sends, recorded or queued, lock the sessions they reference in ID order, as
+// DeleteUser does: while one waits for a session that a deletion holds, it holds none with a
+// greater ID, which the deletion could be waiting for next.
+func TestSendBatches_LockTheirSessionsInIDOrder(t *testing.T) {
+	t.Parallel()
+	for name, write := range map[string]func(ctx context.Context, db *pgxpool.Pool, rows []store.OutboundMessage) error{
+		"recorded": func(ctx context.Context, db *pgxpool.Pool, rows []store.OutboundMessage) error {
+			_, err := store.RecordOutboundBatch(ctx, db, rows)
+			return err
+		},
+		"queued": func(ctx context.Context, db *pgxpool.Pool, rows []store.OutboundMessage) error {
+			queued := make([]store.QueuedMessage, len(rows))
+			for i, r := range rows {
+				queued[i] = store.QueuedMessage{OutboundMessage: r}
+			}
+			_, err := store.QueueBatch(ctx, db, queued)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testenv.NewDB(t)
+			ctx := context.Background()
+			u := acctCreateUser(t, db, "Sender", "sender@example.com")
+			msgExec(t, db, `INSERT INTO sessions (id, user_id, name, status) VALUES
+				('leaving-a', $1, 'A', 'CONNECTED'), ('leaving-b', $1, 'B', 'CONNECTED'), ('staying', $1, 'S', 'CONNECTED')`, u.ID)
+
+			deletion, err := db.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer deletion.Rollback(ctx) //nolint:errcheck // a no-op after commit
+			msgExec(t, deletion, `SELECT FROM sessions WHERE id = 'leaving-a' FOR UPDATE`)
+			written := make(chan error, 1)
+			go func() {
+				written <- write(ctx, db, []store.OutboundMessage{
+					msgOutbound("staying", "s"), msgOutbound("leaving-b", "b"), msgOutbound("leaving-a", "a")})
+			}()
+			msgWaitForLockWaiters(t, db, 1)
+			for _, id := range []string{"leaving-b", "staying"} {
+				probe, err := deletion.Begin(ctx) // a savepoint: a refused lock aborts only the probe
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := probe.Exec(ctx, `SELECT FROM sessions WHERE id = $1 FOR UPDATE NOWAIT`, id); err != nil {
+					t.Errorf("the waiting batch holds %s: %v", id, err)
+				}
+				if err := probe.Rollback(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := deletion.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-written; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// msgWaitForLockWaiters waits until n of the database's connections wait for a lock.
+func msgWaitForLockWaiters(t *testing.T, db *pgxpool.Pool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		err := db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections wait for a lock, want %d", waiting, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // A batch whose IDs are all new is written without a conflict check: it records every row,
 // and should a new ID be taken after all, the whole batch fails (each caller sees the error)
 // rather than a row being recorded twice or silently dropped. Mixed with an ID that may be

@@ -47,8 +47,9 @@ const queueSendsSQL = `
 		                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
 		       AS t(id, session_id, to_number, message_type, content, media_url, filename, caption, payload, scheduled_at)
 	), sess AS (
-		-- The sessions' reference (migration 00009): none is deleted until this commits.
-		SELECT id FROM sessions WHERE id = ANY ($2::text[]) FOR KEY SHARE
+		-- The sessions' reference (migration 00009): none is deleted until this commits; locked
+		-- in ID order, as DeleteUser locks a user's sessions.
+		SELECT id FROM sessions WHERE id = ANY ($2::text[]) ORDER BY id FOR KEY SHARE
 	), ins AS (
 		INSERT INTO messages (id, session_id, direction, to_number, message_type, content, media_url, filename,
 		                      caption, payload, status, async, scheduled_at, next_attempt_at)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/protocol"
@@ -451,8 +452,14 @@ func SetSessionInit(ctx context.Context, db DBTX, sessionID string) (model.Sessi
 }
 
 // DeleteSession deletes a session; its key, webhook, messages and idempotency keys go with it.
+// A deletion aborted as a deadlock's victim (its trigger deletes messages whose answers a batch
+// is writing, in another order) runs again.
 func DeleteSession(ctx context.Context, db DBTX, sessionID string) error {
-	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID)
+	var tag pgconn.CommandTag
+	err := retryDeadlock(func() (err error) {
+		tag, err = db.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("delete session %s: %w", sessionID, err)
 	}

@@ -93,13 +93,26 @@ func UpdateUser(ctx context.Context, db DBTX, id string, c UserChanges) (model.U
 }
 
 // DeleteUser deletes a user; sessions, keys, messages and tokens go with it (cascade).
+//
+// The user's sessions are locked first, in ID order, the order in which the batches of sends
+// lock the sessions they reference: a batch and the deletion wait for each other's sessions
+// one way only, never round in a circle. A deletion aborted as a deadlock's victim all the same
+// (the cascade's trigger deletes messages whose answers a batch is writing) runs again.
 func DeleteUser(ctx context.Context, db DBTX, id string) error {
-	tag, err := db.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	err := retryDeadlock(func() error {
+		return WithTxOn(ctx, db, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT FROM sessions WHERE user_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+			if err == nil && tag.RowsAffected() == 0 {
+				err = model.ErrNotFound
+			}
+			return err
+		})
+	})
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete user %s: %w", id, model.ErrNotFound)
 	}
 	return nil
 }

@@ -110,6 +110,43 @@ func TestDeleteUser_CascadesAndUnknownIsErrNotFound(t *testing.T) {
 	}
 }
 
+// A batch of sends locks its sessions in ID order; so does DeleteUser, whatever order the
+// sessions' rows are in. While the deletion waits for a session a batch holds, it holds none of
+// the user's sessions, so the batch's next lock is granted and the two never deadlock. (The
+// cascade alone takes the sessions in the rows' order: here leaving-b first, which the batch
+// would then wait for while the deletion waits for leaving-a.)
+func TestDeleteUser_TakesTheSessionsInIDOrderAsBatchesDo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDB(t)
+	u := acctCreateUser(t, db, "Leaving", "leaving@x.com")
+	acctExecSQL(t, db, `INSERT INTO sessions (id, user_id, name) VALUES ('leaving-b', $1, 'B')`, u.ID)
+	acctExecSQL(t, db, `INSERT INTO sessions (id, user_id, name) VALUES ('leaving-a', $1, 'A')`, u.ID)
+
+	batch, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	acctExecSQL(t, batch, `SELECT FROM sessions WHERE id = 'leaving-a' FOR KEY SHARE`)
+	deleted := make(chan error, 1)
+	go func() { deleted <- store.DeleteUser(ctx, db, u.ID) }()
+	msgWaitForLockWaiters(t, db, 1)
+
+	if _, err := batch.Exec(ctx, `SELECT FROM sessions WHERE id = 'leaving-b' FOR KEY SHARE NOWAIT`); err != nil {
+		t.Fatalf("the waiting deletion holds leaving-b: %v", err)
+	}
+	if err := batch.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if n := acctCountRows(t, db, "sessions"); n != 0 {
+		t.Errorf("%d sessions left", n)
+	}
+}
+
 func acctExecSQL(t *testing.T, db store.DBTX, sql string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
