@@ -191,6 +191,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		return nil, err
 	}
 	messaging.WebhooksQueued = a.WebhookDeliverer.Kick
+	sessionEvents.WebhooksQueued = a.WebhookDeliverer.Kick
 	a.Handler = httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Logger: logger, DB: db, Redis: rdb, Keys: a.Keys, Metrics: a.Metrics, Health: health, Limiter: limiter,
 		Accounts: accounts, APIKeys: apiKeys,

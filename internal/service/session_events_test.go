@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/events"
@@ -96,6 +98,23 @@ func (f *evFixture) apply(t *testing.T, src service.EventSource, ev protocol.Ses
 	return res
 }
 
+// webhookDeliveries are the customer webhook deliveries stored for sessionID, oldest first, as
+// "event status" (no recorder runs in these tests: only those stored with the change).
+func (f *evFixture) webhookDeliveries(t *testing.T, sessionID string) []string {
+	t.Helper()
+	rows, err := f.db.Query(context.Background(), `SELECT d.event || ' ' || (d.payload->'data'->>'status')
+		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE w.session_id = $1
+		ORDER BY d.created_at, d.event DESC`, sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // drain returns the events published so far, without waiting.
@@ -140,6 +159,7 @@ func TestSessionEvents(t *testing.T) {
 		{"LoggedOutClearsPhoneAndLastSeen", evCaseLoggedOutClearsPhoneAndLastSeen},
 		{"TransitionsAreLoggedAndPublishedOnce", evCaseTransitionsAreLoggedAndPublishedOnce},
 		{"StaleEventPublishesNothing", evCaseStaleEventPublishesNothing},
+		{"StatusAndQRWebhooksCommitWithTheChange", evCaseStatusAndQRWebhooksCommitWithTheChange},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -417,5 +437,64 @@ func evCaseStaleEventPublishesNothing(t *testing.T, f *evFixture) {
 	}
 	if n := f.count(t, `SELECT count(*) FROM system_logs WHERE session_id = 'quiet'`); n != 0 {
 		t.Fatalf("a stale event wrote %d system log rows", n)
+	}
+}
+
+// A change's customer webhooks (session.status, session.qr) are stored in the transaction
+// that applies it, no recorder involved: once Apply returns, the deliveries are in Postgres,
+// the events on the bus say so (the recorder skips them) and the deliverer is woken. A
+// session without a subscribed webhook stores none; a stale event stores nothing.
+func evCaseStatusAndQRWebhooksCommitWithTheChange(t *testing.T, f *evFixture) {
+	f.session(t, "hooked", "worker-a", model.SessionInit)
+	f.session(t, "status-only", "worker-a", model.SessionInit)
+	f.session(t, "unhooked", "worker-a", model.SessionInit)
+	f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES
+		('hooked', 'https://example.com/hook', '{*}', 'whsec_test'),
+		('status-only', 'https://example.com/hook', '{session.status}', 'whsec_test')`)
+	woken := 0
+	svc := *f.events
+	svc.WebhooksQueued = func() { woken++ }
+	ch, unsubscribe := f.bus.Subscribe(1024)
+	defer unsubscribe()
+	deliveries := func(sessionID string) []string { return f.webhookDeliveries(t, sessionID) }
+	at := time.Now().Add(-time.Minute)
+	for _, id := range []string{"hooked", "status-only", "unhooked"} {
+		if _, err := svc.Apply(context.Background(), service.EventSource{WorkerID: "worker-a"}, protocol.SessionEvent{
+			SessionID: id, Status: "QR_REQUIRED", QRCode: ptr("2@qr-" + id), Timestamp: protocol.At(at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := deliveries("hooked"), []string{"session.status QR_REQUIRED", "session.qr QR_REQUIRED"}; !slices.Equal(got, want) {
+		t.Errorf("hooked: deliveries %q, want %q", got, want)
+	}
+	if got, want := deliveries("status-only"), []string{"session.status QR_REQUIRED"}; !slices.Equal(got, want) {
+		t.Errorf("status-only: deliveries %q, want %q", got, want)
+	}
+	if got := deliveries("unhooked"); len(got) != 0 {
+		t.Errorf("unhooked: deliveries %q, want none", got)
+	}
+	if woken != 2 {
+		t.Errorf("the deliverer was woken %d times, want 2 (the sessions with a subscribed webhook)", woken)
+	}
+	published := drain(ch)
+	for _, id := range []string{"hooked", "status-only", "unhooked"} {
+		got := about(published, "", id)
+		if len(got) != 2 {
+			t.Fatalf("%s: published %v, want a status and a QR event", id, got)
+		}
+		for _, e := range got {
+			if !e.WebhooksStored {
+				t.Errorf("%s: %s published without WebhooksStored: the recorder would store it again", id, e.Type)
+			}
+		}
+	}
+
+	// A stale report changes nothing and stores nothing.
+	if _, err := svc.Apply(context.Background(), service.EventSource{WorkerID: "worker-a"}, protocol.SessionEvent{
+		SessionID: "hooked", Status: "CONNECTED", Timestamp: protocol.At(at.Add(-time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if got := deliveries("hooked"); len(got) != 2 {
+		t.Errorf("after a stale report: deliveries %q, want the 2 before", got)
 	}
 }

@@ -191,7 +191,9 @@ func (s *Sessions) rollback(ctx context.Context, sessionID, workerID, reason str
 	if err != nil {
 		return
 	}
-	after, err := store.ReleaseSession(ctx, s.DB, sessionID, workerID, false, &reason)
+	_, err = s.Events.change(ctx, before, func(tx pgx.Tx) (model.Session, error) {
+		return store.ReleaseSession(ctx, tx, sessionID, workerID, false, &reason)
+	})
 	if err != nil {
 		if !errors.Is(err, model.ErrNotFound) {
 			s.Logger.ErrorContext(ctx, "roll back placement", slog.String("session_id", sessionID), slog.Any("err", err))
@@ -199,7 +201,6 @@ func (s *Sessions) rollback(ctx context.Context, sessionID, workerID, reason str
 		return
 	}
 	s.Router.Clear(ctx, sessionID)
-	s.Events.publish(before, after)
 }
 
 // Place puts a session on the ONLINE worker with room and the best score, other than
@@ -327,11 +328,12 @@ func (s *Sessions) Restart(ctx context.Context, caller *auth.Principal, sessionI
 	if _, err := s.Client.Restart(ctx, target, sess.ID); err != nil {
 		return ConnectResult{}, err
 	}
-	after, err := store.SetSessionInit(ctx, s.DB, sess.ID)
+	after, err := s.Events.change(ctx, sess, func(tx pgx.Tx) (model.Session, error) {
+		return store.SetSessionInit(ctx, tx, sess.ID)
+	})
 	if err != nil {
 		return ConnectResult{}, err
 	}
-	s.Events.publish(sess, after)
 	return ConnectResult{SessionID: sess.ID, Status: after.Status, WorkerID: target.ID, Message: "Session restart initiated"}, nil
 }
 
@@ -370,12 +372,13 @@ func (s *Sessions) stop(ctx context.Context, caller *auth.Principal, sessionID s
 	if logout {
 		reason = "logged out by the user"
 	}
-	after, err := store.ReleaseSession(ctx, s.DB, sess.ID, "", logout, &reason)
+	after, err := s.Events.change(ctx, sess, func(tx pgx.Tx) (model.Session, error) {
+		return store.ReleaseSession(ctx, tx, sess.ID, "", logout, &reason)
+	})
 	if err != nil {
 		return after, err
 	}
 	s.Router.Clear(ctx, sess.ID)
-	s.Events.publish(sess, after)
 	return after, nil
 }
 

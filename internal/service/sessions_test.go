@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wagateway/gateway/internal/auth"
@@ -310,5 +312,53 @@ func TestSessionsCurrentQR_ServesAStoredQRUntilItsTTL(t *testing.T) {
 	}
 	if live := f.svc.LiveStatus(ctx, model.Session{ID: "qr-1"}); live != "" {
 		t.Errorf("LiveStatus of an unplaced session = %q, want empty", live)
+	}
+}
+
+// Disconnect and Logout store their session.status webhook with the release, in one
+// transaction, and say so on the bus (the recorder skips the event).
+func TestSessionsStop_StoresTheStatusWebhookWithTheRelease(t *testing.T) {
+	t.Parallel()
+	f := newSsFixture(t)
+	ctx := context.Background()
+	woken := 0
+	f.svc.Events.WebhooksQueued = func() { woken++ }
+	ch, unsubscribe := f.bus.Subscribe(16)
+	defer unsubscribe()
+	for _, id := range []string{"stopped", "logged-out"} {
+		f.session(t, id, model.SessionConnected, "")
+		f.exec(t, `INSERT INTO webhooks (session_id, url, events, secret) VALUES ($1, 'https://example.com/hook', '{session.status}', 'whsec_test')`, id)
+	}
+	if _, err := f.svc.Disconnect(ctx, f.user, "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Logout(ctx, f.user, "logged-out"); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	rows, err := f.db.Query(ctx, `SELECT w.session_id || ' ' || d.event || ' ' || (d.payload->'data'->>'status')
+		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id ORDER BY w.session_id DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"stopped session.status DISCONNECTED", "logged-out session.status DISCONNECTED"}; !slices.Equal(got, want) {
+		t.Errorf("deliveries %q, want %q", got, want)
+	}
+	if woken != 2 {
+		t.Errorf("the deliverer was woken %d times, want 2", woken)
+	}
+	for i := range 2 {
+		select {
+		case e := <-ch:
+			if e.Type != events.SessionStatusChanged || !e.WebhooksStored {
+				t.Errorf("published %s (WebhooksStored %v), want a status change already stored", e.Type, e.WebhooksStored)
+			}
+		default:
+			t.Fatalf("%d events published, want 2", i)
+		}
 	}
 }

@@ -324,7 +324,19 @@ func (s *Workers) reconcile(ctx context.Context, workerID string, hb protocol.He
 			omitted = append(omitted, p.ID)
 		}
 	}
-	dropped, err := store.MarkMissedHeartbeat(ctx, s.DB, workerID, omitted)
+	if len(omitted) == 0 {
+		return synced, toStop, nil
+	}
+	var dropped []store.PlacedSession
+	var raised []events.Event
+	var deliveries int64
+	err = store.WithTx(ctx, s.DB, func(tx pgx.Tx) (err error) {
+		if dropped, err = store.MarkMissedHeartbeat(ctx, tx, workerID, omitted); err != nil {
+			return err
+		}
+		raised, deliveries, err = storeReleased(ctx, tx, dropped)
+		return err
+	})
 	if err != nil {
 		return synced, toStop, err
 	}
@@ -332,9 +344,8 @@ func (s *Workers) reconcile(ctx context.Context, workerID string, hb protocol.He
 		s.Router.Clear(ctx, p.ID)
 		s.Logger.InfoContext(ctx, "session not reported by its worker twice; disconnected",
 			slog.String("session_id", p.ID), slog.String("worker_id", workerID))
-		s.Sessions.publish(model.Session{ID: p.ID, Status: p.Status},
-			model.Session{ID: p.ID, UserID: p.UserID, Status: model.SessionDisconnected})
 	}
+	s.Sessions.raise(raised, deliveries)
 	return synced, toStop, nil
 }
 
@@ -515,6 +526,8 @@ func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string,
 		}
 	}
 	var released []store.PlacedSession
+	var raised []events.Event
+	var deliveries int64
 	err := store.WithTx(ctx, s.DB, func(tx pgx.Tx) error {
 		worker, err := store.GetWorker(ctx, tx, workerID)
 		if err != nil {
@@ -524,6 +537,9 @@ func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string,
 			return err
 		}
 		if released, err = store.ReleaseWorkerSessions(ctx, tx, workerID, reason); err != nil {
+			return err
+		}
+		if raised, deliveries, err = storeReleased(ctx, tx, released); err != nil {
 			return err
 		}
 		return store.DeleteWorker(ctx, tx, workerID)
@@ -537,10 +553,7 @@ func (s *Workers) remove(ctx context.Context, workerID, endpoint, reason string,
 		ids = append(ids, p.ID)
 	}
 	s.Router.RemoveWorker(ctx, workerID, ids)
-	for _, p := range released {
-		s.Sessions.publish(model.Session{ID: p.ID, Status: p.Status},
-			model.Session{ID: p.ID, UserID: p.UserID, Status: model.SessionDisconnected})
-	}
+	s.Sessions.raise(raised, deliveries)
 	out.ReleasedSessions += len(released)
 	s.systemLog(ctx, model.LevelWarn, fmt.Sprintf("Worker %s removed (%s); %d sessions moved, %d released",
 		workerID, reason, out.MigratedSessions, out.ReleasedSessions), workerID)

@@ -331,6 +331,7 @@ func wkCaseHeartbeatSessionOmittedTwiceInARowIsDisconnectedAndUnplaced(t *testin
 	f.session(t, "kept", "omit-a", model.SessionConnected)
 	f.session(t, "dropped", "omit-a", model.SessionConnected)
 	f.session(t, "flapping", "omit-a", model.SessionConnected)
+	wkStatusWebhook(t, f, "dropped")
 	ch, unsubscribe := f.bus.Subscribe(1024)
 	defer unsubscribe()
 	entry := func(id string) protocol.HeartbeatSession {
@@ -361,8 +362,12 @@ func wkCaseHeartbeatSessionOmittedTwiceInARowIsDisconnectedAndUnplaced(t *testin
 		t.Fatalf("flapping omitted, reported, omitted: %+v, want still placed", row)
 	}
 	evs := drain(ch)
-	if got := about(evs, events.SessionStatusChanged, "dropped"); len(got) != 1 {
-		t.Fatalf("published %d session_status_changed for dropped, want 1", len(got))
+	if got := about(evs, events.SessionStatusChanged, "dropped"); len(got) != 1 || !got[0].WebhooksStored {
+		t.Fatalf("published %+v for dropped, want one session_status_changed stored with its webhook", got)
+	}
+	// The customer's session.status webhook was stored with the change.
+	if got := f.webhookDeliveries(t, "dropped"); !slices.Equal(got, []string{"session.status DISCONNECTED"}) {
+		t.Fatalf("dropped: session.status deliveries %q, want one DISCONNECTED", got)
 	}
 	for _, id := range []string{"kept", "flapping"} {
 		if got := about(evs, "", id); len(got) != 0 {
@@ -633,6 +638,7 @@ func wkCaseTestEndpointReportsReachabilityWithoutFailing(t *testing.T, f *wkFixt
 func wkCaseUnregister(t *testing.T, f *wkFixture) {
 	f.workers(t, "unreg-a")
 	f.session(t, "unreg-1", "unreg-a", model.SessionConnected)
+	wkStatusWebhook(t, f, "unreg-1")
 	ctx := context.Background()
 	anyone := service.WorkerCaller{}
 	if _, err := f.svc.Unregister(ctx, anyone, protocol.UnregisterRequest{WorkerID: "  "}); model.KindOf(err) != model.KindValidation {
@@ -656,6 +662,18 @@ func wkCaseUnregister(t *testing.T, f *wkFixture) {
 	}
 	if n := f.count(t, `SELECT count(*) FROM workers WHERE id = 'unreg-a'`); n != 0 {
 		t.Fatal("the worker is still registered")
+	}
+	if got := f.webhookDeliveries(t, "unreg-1"); !slices.Equal(got, []string{"session.status DISCONNECTED"}) {
+		t.Fatalf("session.status deliveries %q, want one DISCONNECTED, stored with the release", got)
+	}
+}
+
+// wkStatusWebhook subscribes a webhook of sessionID to session.status.
+func wkStatusWebhook(t *testing.T, f *wkFixture, sessionID string) {
+	t.Helper()
+	if _, err := f.db.Exec(context.Background(), `INSERT INTO webhooks (session_id, url, events, secret)
+		VALUES ($1, 'https://example.com/hook', '{session.status}', 'whsec_test')`, sessionID); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -55,8 +55,8 @@ const maxBatch = 500
 // Recorder stores a delivery for every bus event that a session's webhook subscribes to,
 // before anything is attempted, so that a delivery survives a restart of the gateway or an
 // outage of the receiver. Events are stored in batches, one statement each. Events whose
-// deliveries were stored with the change that raised them (WebhooksStored: incoming messages
-// and receipts) are skipped.
+// deliveries were stored with the change that raised them (WebhooksStored: incoming messages,
+// receipts, sends' outcomes and most session changes) are skipped.
 type Recorder struct {
 	db          store.DBTX
 	logger      *slog.Logger
