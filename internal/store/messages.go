@@ -266,9 +266,9 @@ const recordSendOutcomesSQL = `
 	), history AS (
 		INSERT INTO message_events (message_id, status, at, detail)
 		SELECT id, status, at, error_message FROM upd WHERE status = 'FAILED' AND error_message IS NOT NULL
-			-- An answer written again (a late write whose first commit's acknowledgement was
-			-- lost) has its entry already.
-			AND NOT EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = upd.id AND e.at = upd.at AND e.status = 'FAILED')
+		-- An answer written again (a late write whose first commit's acknowledgement was lost,
+		-- even one running at the same time as the first) has its entry already (migration 00010).
+		ON CONFLICT DO NOTHING
 	)
 	SELECT count(*) FROM hooks`
 
@@ -439,8 +439,9 @@ func ApplyReceipt(ctx context.Context, db DBTX, r ReceiptUpdate) (msg model.Mess
 		if r.Status == model.MessageSent {
 			return nil // the history reads SENT off sent_at
 		}
-		_, e = tx.Exec(ctx, `INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)`,
-			msg.ID, r.Status, r.At, r.ErrorMessage)
+		// A FAILED entry is there once (migration 00010).
+		_, e = tx.Exec(ctx, `INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, msg.ID, r.Status, r.At, r.ErrorMessage)
 		return e
 	})
 	if err != nil {

@@ -861,6 +861,85 @@ func TestRecordSendOutcomeBatch_WrittenTwice_OneHistoryEntry(t *testing.T) {
 	}
 }
 
+// The same answer written twice at the same time (a late write while the first is still
+// running): the second waits for the first's row lock, and its own check of the history ran
+// on a snapshot without the first's entry. Still one FAILED entry (migration 00010).
+func TestRecordSendOutcomeBatch_WrittenTwiceAtOnce_OneHistoryEntry(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	failed := msgOutbound("live", "failed twice at once")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{failed}); err != nil {
+		t.Fatal(err)
+	}
+	reason := "worker answered 500"
+	outcome := []store.SendOutcome{{ID: failed.ID, Status: model.MessageFailed, Error: &reason, At: time.Now().UTC()}}
+	first, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	if _, err := store.RecordSendOutcomeBatch(ctx, first, outcome); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := store.RecordSendOutcomeBatch(ctx, db, outcome)
+		second <- err
+	}()
+	msgWaitForLockWaiters(t, db, 1)
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if history := msgHistoryOf(t, db, failed.ID); !slices.Equal(history, []model.MessageStatus{model.MessagePending, model.MessageFailed}) {
+		t.Errorf("history: %v, want PENDING then one FAILED", history)
+	}
+}
+
+// Migration 00010 merges FAILED entries doubled before it (the oldest kept; other entries and
+// FAILED ones at other times untouched), then refuses a double.
+func TestMigration00010_MergesDoubledFailedEntriesThenRefusesThem(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	m := dbTestMigrator(t, db)
+	if err := m.Down(ctx); err != nil { // to 00009
+		t.Fatal(err)
+	}
+	failed := msgOutbound("live", "failed, recorded twice before")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{failed}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	for _, detail := range []string{"first", "doubled", "tripled"} {
+		msgExec(t, db, `INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, 'FAILED', $2, $3)`, failed.ID, at, detail)
+	}
+	msgExec(t, db, `INSERT INTO message_events (message_id, status, at, detail) VALUES ($1, 'FAILED', $2, 'later')`, failed.ID, at.Add(time.Second))
+	msgExec(t, db, `INSERT INTO message_events (message_id, status, at) VALUES ($1, 'DELIVERED', $2)`, failed.ID, at)
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	rows, err := db.Query(ctx, `SELECT status::text || ' ' || coalesce(detail, '') FROM message_events WHERE message_id = $1 ORDER BY at, id`, failed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"FAILED first", "DELIVERED ", "FAILED later"}; !slices.Equal(got, want) {
+		t.Errorf("entries after the migration: %q, want %q", got, want)
+	}
+	_, err = db.Exec(ctx, `INSERT INTO message_events (message_id, status, at) VALUES ($1, 'FAILED', $2)`, failed.ID, at)
+	if !strings.Contains(fmt.Sprint(err), "SQLSTATE 23505") {
+		t.Errorf("a doubled FAILED entry: %v, want a unique violation", err)
+	}
+}
+
 // The webhook deliveries of SENT answers are stored with them, for the message's session's
 // active webhook when it subscribes to the event; an answer written again (a late write)
 // stores none again.
