@@ -378,11 +378,9 @@ func (m *Messaging) webhookOf(ctx context.Context, e *events.Event) *store.NewWe
 // never without its deliveries, which a crash between the commit and the recorder, or the
 // worker's retry of a report already stored (answered without raising anything), would lose.
 func (m *Messaging) storeWebhooks(ctx context.Context, tx pgx.Tx, e *events.Event) error {
-	d := m.webhookOf(ctx, e)
-	if d == nil {
-		return nil
-	}
-	_, err := store.InsertWebhookDeliveries(ctx, tx, []store.NewWebhookDelivery{*d})
+	raised := []events.Event{*e}
+	_, err := storeWebhooks(ctx, tx, raised)
+	*e = raised[0]
 	return err
 }
 
