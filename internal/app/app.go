@@ -167,13 +167,14 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	a.startWriter(ctx, late.Run)
 	messaging := service.NewMessaging(service.MessagingDeps{DB: db, Batches: a.BatchDB, Router: a.Router, Client: a.WorkerClient, Bus: a.Bus,
 		Quotas: quotas, Metrics: a.Metrics, Logger: logger, LateWrites: late})
-	// The group-commit writers serve requests, so they run from here to Close, not only
-	// while Run serves: tests drive the handler directly.
-	a.startWriter(ctx, messaging.Run)
 	dispatcher := &service.Dispatcher{Pool: db, Messaging: messaging, MinInterval: cfg.SendMinInterval,
 		RetryBase: cfg.SendRetryBase, RetryMax: cfg.SendRetryMax, MaxAttempts: cfg.SendMaxAttempts,
 		Concurrency: 16, Logger: logger}
+	messaging.Dispatcher = dispatcher
 	a.loops = append(a.loops, dispatcher.Run)
+	// The group-commit writers serve requests, so they run from here to Close, not only
+	// while Run serves: tests drive the handler directly.
+	a.startWriter(ctx, messaging.Run)
 	a.Metrics.RegisterQueue(func(ctx context.Context) (float64, float64, error) {
 		st, err := store.GetQueueStats(ctx, db)
 		return float64(st.Depth), st.OldestAgeSec, err

@@ -42,6 +42,9 @@ type Dispatcher struct {
 	// planned is when Run means to look at the queue next (Unix ms); notified is the earliest
 	// due time announced since Run last planned (Unix ms, 0: none).
 	planned, notified atomic.Int64
+	running           atomic.Bool
+	wakeOnce          sync.Once
+	wake              chan struct{} // wakes Run; see wakeUp
 }
 
 const (
@@ -73,7 +76,9 @@ const attemptTimeout = workers.CommandTimeout + 5*time.Second
 
 // Run dispatches until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
-	wake := make(chan struct{}, 1)
+	d.running.Store(true)
+	defer d.running.Store(false)
+	wake := d.wakeUp()
 	var background sync.WaitGroup
 	background.Go(func() { d.listen(ctx, wake) })
 	background.Go(func() { d.requeueUnanswered(ctx, time.Now().Add(-unansweredLookback), unansweredScan) })
@@ -144,6 +149,18 @@ func (d *Dispatcher) requeueUnanswered(ctx context.Context, since time.Time, int
 		}
 	}
 }
+
+func (d *Dispatcher) wakeUp() chan struct{} {
+	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
+	return d.wake
+}
+
+// Running says whether Run is dispatching.
+func (d *Dispatcher) Running() bool { return d.running.Load() }
+
+// Notice tells the dispatcher of sends queued by this replica, the earliest due at due: the
+// in-process equivalent of a NOTIFY on the queue channel.
+func (d *Dispatcher) Notice(due time.Time) { d.notice(due, d.wakeUp()) }
 
 // listen turns NOTIFY on the queue channel into wake-ups, reconnecting when the connection
 // drops; polling covers the gaps.

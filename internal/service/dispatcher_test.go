@@ -3,12 +3,15 @@ package service_test
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/wagateway/gateway/internal/events"
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/store"
+	"github.com/wagateway/gateway/internal/testenv"
 )
 
 // TestDispatcher_SendLeftPendingByAStoppedGateway_IsHandedToTheQueue: a synchronous send
@@ -176,4 +179,59 @@ func (f *msFixture) runDispatcher(t *testing.T) {
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// While this replica's dispatcher runs, a queued send wakes it in-process and is announced to
+// the other replicas only when the last announcement is AnnounceEvery old; with no dispatcher
+// running, every batch is announced.
+func TestQueue_WakesTheLocalDispatcherAndAnnouncesToOthersAtMostEveryInterval(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	d := &service.Dispatcher{Pool: f.db, Messaging: f.svc, Logger: slog.New(slog.DiscardHandler)}
+	f.svc.Dispatcher = d
+	conn := testenv.Listen(t, f.db, store.QueueChannel)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	queue := func(at *time.Time) service.SendResult {
+		t.Helper()
+		res, err := f.svc.Queue(ctx, f.user, "s-1", textOut("6281234567890"), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	nextPayload := func() string {
+		t.Helper()
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Payload
+	}
+
+	// Not running: announced, as every batch is.
+	queue(nil)
+	if got := nextPayload(); got != "0" {
+		t.Errorf("with no dispatcher running: payload %q, want \"0\"", got)
+	}
+	if d.Woken() {
+		t.Error("a dispatcher that does not run was woken in-process")
+	}
+
+	d.SetRunning(true)
+	// Announced a moment ago: this send only wakes the local dispatcher.
+	f.svc.AnnouncedAt(time.Now())
+	queue(nil)
+	if !d.Woken() {
+		t.Error("the running dispatcher was not woken by a send due now")
+	}
+	// Announced AnnounceEvery ago: announced again. Notifications arrive in commit order, so
+	// the first one now is this send's (scheduled, so its payload is its time), not the
+	// previous send's ("0").
+	f.svc.AnnouncedAt(time.Now().Add(-service.AnnounceEvery))
+	in1h := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	queue(&in1h)
+	if got, want := nextPayload(), strconv.FormatInt(in1h.UnixMilli(), 10); got != want {
+		t.Errorf("after AnnounceEvery: payload %q, want %q (the send announced, the one before it quiet)", got, want)
+	}
 }

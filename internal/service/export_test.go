@@ -14,3 +14,19 @@ func (d *Dispatcher) RequeueUnansweredEvery(ctx context.Context, since time.Time
 // OutboundMessageID is the ID a send made with ctx records its message under, and whether it
 // is new (recorded without a conflict check).
 func OutboundMessageID(ctx context.Context) (string, bool) { return outboundMessageID(ctx) }
+
+// SetRunning makes the dispatcher count as running (or not) without running it.
+func (d *Dispatcher) SetRunning(running bool) { d.running.Store(running) }
+
+// Woken says whether the dispatcher was woken since the last look, and takes the wake-up.
+func (d *Dispatcher) Woken() bool {
+	select {
+	case <-d.wakeUp():
+		return true
+	default:
+		return false
+	}
+}
+
+// AnnouncedAt sets when queued sends were last announced to every replica.
+func (m *Messaging) AnnouncedAt(t time.Time) { m.announced.Store(t.UnixNano()) }

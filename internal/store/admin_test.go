@@ -21,7 +21,7 @@ func TestPruneOld_OldMessagesGoWithTheirWhatsAppIDs_QueuedAndRecentStay(t *testi
 	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{old, recent}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.QueueBatch(ctx, db, []store.QueuedMessage{queued}); err != nil {
+	if _, err := store.QueueBatch(ctx, db, []store.QueuedMessage{queued}, true); err != nil {
 		t.Fatal(err)
 	}
 	waOld, waRecent := "3EB0OLD", "3EB0RECENT"

@@ -127,10 +127,12 @@ func noConflictCheck(sql string) string {
 	return strings.Replace(sql, onConflictID, "", 1)
 }
 
-// The batch statements for batches of new IDs only.
+// The batch statements for batches of new IDs only, and the queue's without its announcement.
 var (
 	recordNewSendsSQL = noConflictCheck(recordSendsSQL)
 	queueNewSendsSQL  = noConflictCheck(queueSendsSQL)
+	queueQuietSQL     = strings.TrimSuffix(queueSendsSQL, queueWake)
+	queueNewQuietSQL  = noConflictCheck(queueQuietSQL)
 )
 
 // recordSendsSQL is RecordOutboundBatch's statement. Each session of the batch is read once

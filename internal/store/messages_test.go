@@ -481,7 +481,7 @@ func TestSendBatches_LockTheirSessionsInIDOrder(t *testing.T) {
 			for i, r := range rows {
 				queued[i] = store.QueuedMessage{OutboundMessage: r}
 			}
-			_, err := store.QueueBatch(ctx, db, queued)
+			_, err := store.QueueBatch(ctx, db, queued, false)
 			return err
 		},
 	} {
@@ -564,12 +564,14 @@ func TestSendBatches_NewIDsAreWrittenWithoutAConflictCheck(t *testing.T) {
 	record := func(rows ...store.OutboundMessage) ([]store.RecordedOutbound, error) {
 		return store.RecordOutboundBatch(ctx, db, rows)
 	}
+	calls := 0
 	queue := func(rows ...store.OutboundMessage) ([]store.RecordedOutbound, error) {
+		calls++
 		queued := make([]store.QueuedMessage, len(rows))
 		for i, r := range rows {
 			queued[i] = store.QueuedMessage{OutboundMessage: r}
 		}
-		out, err := store.QueueBatch(ctx, db, queued)
+		out, err := store.QueueBatch(ctx, db, queued, calls%2 == 0) // the quiet and the announced statements in turn
 		recorded := make([]store.RecordedOutbound, len(out))
 		for i, o := range out {
 			recorded[i] = store.RecordedOutbound{CreatedAt: o.CreatedAt, Err: o.Err}
@@ -604,7 +606,7 @@ func queuedOnce(t *testing.T) (*pgxpool.Pool, store.QueuedMessage) {
 	t.Helper()
 	db := msgDB(t)
 	first := store.QueuedMessage{OutboundMessage: msgOutbound("live", "first")}
-	if out, err := store.QueueBatch(context.Background(), db, []store.QueuedMessage{first}); err != nil || out[0].Err != nil {
+	if out, err := store.QueueBatch(context.Background(), db, []store.QueuedMessage{first}, true); err != nil || out[0].Err != nil {
 		t.Fatalf("first queue: %+v, %v", out, err)
 	}
 	return db, first
@@ -618,7 +620,7 @@ func TestQueueBatch_ATakenIDOrUnknownSessionFailsOnlyItsOwnRow(t *testing.T) {
 	gone := store.QueuedMessage{OutboundMessage: msgOutbound("gone", "gone")}
 	malformed := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "malformed")}
 	malformed.ID = "not-a-uuid"
-	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first, other, gone, other, malformed})
+	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{first, other, gone, other, malformed}, true)
 	if err != nil {
 		t.Fatalf("a taken ID failed the whole batch: %v", err)
 	}
@@ -647,7 +649,7 @@ func TestQueueBatch_AllSessionsExist_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	ctx := context.Background()
 	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	other := store.QueuedMessage{OutboundMessage: msgOutbound("idle", "other"), ScheduledAt: &later}
-	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{other, first})
+	out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{other, first}, false)
 	if err != nil {
 		t.Fatalf("a taken ID failed the whole batch: %v", err)
 	}
@@ -668,29 +670,12 @@ func TestQueueBatch_AllSessionsExist_ATakenIDFailsOnlyItsOwnRow(t *testing.T) {
 	}
 }
 
-// queueListener is a connection of db listening on the queue channel until the test ends.
-func queueListener(t *testing.T, db *pgxpool.Pool) *pgxpool.Conn {
-	t.Helper()
-	conn, err := db.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "UNLISTEN *") // best effort before the pool closes
-		conn.Release()
-	})
-	if _, err := conn.Exec(context.Background(), "LISTEN "+store.QueueChannel); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
-
 func TestQueueBatch_NotifiesWhenTheEarliestSendIsDue(t *testing.T) {
 	t.Parallel()
 	db := msgDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn := queueListener(t, db)
+	conn := testenv.Listen(t, db, store.QueueChannel)
 	scheduled := func(at *time.Time) store.QueuedMessage {
 		return store.QueuedMessage{OutboundMessage: msgOutbound("live", "m"), ScheduledAt: at}
 	}
@@ -703,7 +688,16 @@ func TestQueueBatch_NotifiesWhenTheEarliestSendIsDue(t *testing.T) {
 		{"scheduled only", []store.QueuedMessage{scheduled(&in2h), scheduled(&in1h)}, strconv.FormatInt(in1h.UnixMilli(), 10)},
 		{"one due now", []store.QueuedMessage{scheduled(&in1h), scheduled(nil)}, "0"},
 	} {
-		if _, err := store.QueueBatch(ctx, db, c.batch); err != nil {
+		// A quiet batch first: it is queued and announced nothing, so the first notification
+		// (they arrive in commit order) is the announced batch's.
+		quiet := []store.QueuedMessage{scheduled(nil)}
+		if out, err := store.QueueBatch(ctx, db, quiet, false); err != nil || out[0].Err != nil {
+			t.Fatalf("%s: quiet batch: %+v, %v", c.name, out, err)
+		}
+		if _, err := store.GetSessionMessage(ctx, db, "live", quiet[0].ID); err != nil {
+			t.Fatalf("%s: the quiet batch's send is not queued: %v", c.name, err)
+		}
+		if _, err := store.QueueBatch(ctx, db, c.batch, true); err != nil {
 			t.Fatal(err)
 		}
 		n, err := conn.Conn().WaitForNotification(ctx)
@@ -711,8 +705,20 @@ func TestQueueBatch_NotifiesWhenTheEarliestSendIsDue(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if n.Payload != c.want {
-			t.Errorf("%s: payload %q, want %q", c.name, n.Payload, c.want)
+			t.Errorf("%s: payload %q, want %q (the quiet batch's would be \"0\")", c.name, n.Payload, c.want)
 		}
+	}
+}
+
+func TestEarliestDue_IsTheEarliestScheduledAtOrZeroWhenOneIsDueNow(t *testing.T) {
+	t.Parallel()
+	in1h, in2h := time.Now().Add(time.Hour), time.Now().Add(2*time.Hour)
+	at := func(t *time.Time) store.QueuedMessage { return store.QueuedMessage{ScheduledAt: t} }
+	if got := store.EarliestDue([]store.QueuedMessage{at(&in2h), at(&in1h)}); !got.Equal(in1h) {
+		t.Errorf("scheduled only: %v, want %v", got, in1h)
+	}
+	if got := store.EarliestDue([]store.QueuedMessage{at(&in1h), at(nil), at(&in2h)}); !got.IsZero() {
+		t.Errorf("one due now: %v, want the zero time", got)
 	}
 }
 

@@ -60,37 +60,56 @@ const queueSendsSQL = `
 		RETURNING id, created_at
 	)
 	SELECT i.id::text, ins.created_at, s.id IS NOT NULL
-	FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sess s ON s.id = i.session_id
+	FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN sess s ON s.id = i.session_id` + queueWake
+
+// queueWake is the part of queueSendsSQL that announces the batch on QueueChannel.
+const queueWake = `
 	     CROSS JOIN (SELECT pg_notify($11, $12)) AS wake`
 
+// EarliestDue is when the earliest send of rows is due: the zero time when one is due now.
+func EarliestDue(rows []QueuedMessage) time.Time {
+	var due time.Time
+	for _, r := range rows {
+		switch {
+		case r.ScheduledAt == nil:
+			return time.Time{}
+		case due.IsZero() || r.ScheduledAt.Before(due):
+			due = *r.ScheduledAt
+		}
+	}
+	return due
+}
+
 // QueueBatch records async sends as QUEUED (the history reads that off the row) in one
-// statement and wakes the dispatchers. A send is queued whatever the session's state: the
-// dispatcher waits for it. A send whose ID is taken is not recorded again (ErrMessageExists),
-// and fails no other row of the batch.
-func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage) ([]QueuedOutbound, error) {
+// statement; with announce, the statement also wakes the dispatchers of every replica
+// (QueueChannel, with when the earliest send is due). A send is queued whatever the session's
+// state: the dispatcher waits for it. A send whose ID is taken is not recorded again
+// (ErrMessageExists), and fails no other row of the batch.
+func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage, announce bool) ([]QueuedOutbound, error) {
 	out := make([]QueuedOutbound, len(rows))
 	c := newSendColumns(len(rows))
 	scheduled := make([]*time.Time, 0, len(rows))
-	var due int64 // the earliest scheduledAt of the batch, -1 when one is due now
 	for i, r := range rows {
-		switch {
-		case r.ScheduledAt == nil:
-			due = -1
-		case due == 0 || (due > 0 && r.ScheduledAt.UnixMilli() < due):
-			due = r.ScheduledAt.UnixMilli()
-		}
 		if err := c.add(i, r.OutboundMessage); err != nil {
 			out[i].Err = fmt.Errorf("queue send %s: %w", r.ID, err)
 			continue
 		}
 		scheduled = append(scheduled, r.ScheduledAt)
 	}
-	// One statement, so one implicit transaction and one round trip; the dispatchers are
-	// woken when it commits (a NOTIFY is delivered at commit).
+	args := []any{c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads, scheduled}
+	sql := c.statement(queueQuietSQL, queueNewQuietSQL)
+	if announce {
+		var due int64 // Unix ms; 0: now
+		if at := EarliestDue(rows); !at.IsZero() {
+			due = at.UnixMilli()
+		}
+		args = append(args, QueueChannel, strconv.FormatInt(due, 10))
+		sql = c.statement(queueSendsSQL, queueNewSendsSQL)
+	}
+	// One statement, so one implicit transaction and one round trip; a NOTIFY is delivered
+	// when it commits.
 	err := func() error {
-		rs, err := db.Query(ctx, c.statement(queueSendsSQL, queueNewSendsSQL),
-			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads, scheduled, QueueChannel,
-			strconv.FormatInt(max(due, 0), 10))
+		rs, err := db.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}

@@ -128,7 +128,7 @@ func TestRequeueUnanswered_OnlyPendingOutboundInTheWindow_QueuedDueNowAndAnnounc
 	answered := insert("OUTBOUND", "SENT", 10*time.Minute)
 	inbound := insert("INBOUND", "PENDING", 10*time.Minute)
 
-	conn := queueListener(t, db)
+	conn := testenv.Listen(t, db, store.QueueChannel)
 
 	now := time.Now()
 	n, err := store.RequeueUnanswered(ctx, db, now.Add(-time.Hour), now.Add(-time.Minute))

@@ -94,7 +94,7 @@ func TestSessionDelete_RacingSendsLeavesNoOrphans(t *testing.T) {
 		"queue": func(sessionID string, _ int) (bool, error) {
 			row := store.QueuedMessage{OutboundMessage: msgOutbound(sessionID, "async")}
 			row.NewID = true
-			out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{row})
+			out, err := store.QueueBatch(ctx, db, []store.QueuedMessage{row}, false)
 			if err != nil {
 				return false, err
 			}

@@ -99,3 +99,21 @@ func (gooseMigrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config)
 	_, err = provider.Up(ctx)
 	return err
 }
+
+// Listen is a connection of db listening on channel until the test ends (WaitForNotification
+// on its Conn reads what arrives).
+func Listen(t testing.TB, db *pgxpool.Pool, channel string) *pgxpool.Conn {
+	t.Helper()
+	conn, err := db.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "UNLISTEN *") // best effort before the pool closes
+		conn.Release()
+	})
+	if _, err := conn.Exec(context.Background(), "LISTEN "+channel); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
