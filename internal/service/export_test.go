@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"time"
+
+	"github.com/wagateway/gateway/internal/store"
 )
 
 // RequeueUnansweredEvery runs the dispatcher's look for unanswered sends from since, every
@@ -30,3 +32,15 @@ func (d *Dispatcher) Woken() bool {
 
 // AnnouncedAt sets when queued sends were last announced to every replica.
 func (m *Messaging) AnnouncedAt(t time.Time) { m.announced.Store(t.UnixNano()) }
+
+// WriteSends runs one batch of the sync sends' writer: records, then answers.
+func (m *Messaging) WriteSends(ctx context.Context, records []store.OutboundMessage, outcomes []store.SendOutcome) ([]store.RecordedOutbound, error) {
+	var rows []sendWrite
+	for i := range records {
+		rows = append(rows, sendWrite{record: &records[i]})
+	}
+	for i := range outcomes {
+		rows = append(rows, sendWrite{outcome: &outcomes[i]})
+	}
+	return m.writeSends(ctx, rows)
+}

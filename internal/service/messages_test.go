@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/wagateway/gateway/internal/redisdb"
 	"github.com/wagateway/gateway/internal/router"
 	"github.com/wagateway/gateway/internal/service"
+	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/testenv"
 	"github.com/wagateway/gateway/internal/workers"
 )
@@ -480,5 +483,38 @@ func TestMessagingSend_WithoutAStatusWebhookStoresNoDelivery(t *testing.T) {
 	}
 	if len(woken) != 0 {
 		t.Errorf("deliverer woken %d times, want never", len(woken))
+	}
+}
+
+// A batch of records and answers is one transaction; when it fails otherwise than as a
+// deadlock's victim, the two kinds are written apart: the answers of a batch whose records
+// fail (a taken new ID) are written, and only the records fail.
+func TestWriteSends_AnAnswerIsWrittenWhenTheRecordsOfItsBatchFail(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	send := func() store.OutboundMessage {
+		text := "hello"
+		return store.OutboundMessage{ID: uuid.NewString(), NewID: true, SessionID: "s-1", To: "6281234567890@s.whatsapp.net",
+			Type: model.MessageText, Content: &text, Payload: json.RawMessage(`{"type":"text"}`)}
+	}
+	taken, answered := send(), send()
+	if _, err := store.RecordOutboundBatch(ctx, f.db, []store.OutboundMessage{taken, answered}); err != nil {
+		t.Fatal(err)
+	}
+	waID := "wa-answered"
+	out, err := f.svc.WriteSends(ctx, []store.OutboundMessage{taken},
+		[]store.SendOutcome{{ID: answered.ID, Status: model.MessageSent, WAMessageID: &waID, At: time.Now()}})
+	if err != nil {
+		t.Fatalf("the batch failed whole: %v", err)
+	}
+	if out[0].Err == nil {
+		t.Errorf("the taken new ID: %+v, want its error", out[0])
+	}
+	if out[1].Err != nil {
+		t.Errorf("the answer: %v, want written", out[1].Err)
+	}
+	if status, _ := f.status(t, answered.ID); status != model.MessageSent {
+		t.Errorf("the answered send is %s, want SENT", status)
 	}
 }

@@ -31,11 +31,12 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 }
 
 // BatchWriterConns is the size of the pool OpenBatchWriter opens: one connection for each of
-// the group-commit flushers (sends recorded, answers recorded, sends queued) and one spare.
+// the group-commit flushers (sync sends' records and answers, sends queued), one for the
+// answers of a batch written apart (Messaging) or late, and one spare.
 const BatchWriterConns = 4
 
 // OpenBatchWriter connects the pool of the group-committed batch statements
-// (RecordOutboundBatch, RecordSendOutcomeBatch, QueueBatch). Their shapes never change and
+// (WriteSends, RecordSendOutcomeBatch, QueueBatch). Their shapes never change and
 // each finds its rows by key, so each is planned once per connection (a generic plan) and
 // kept, never re-parsed and re-planned per batch; sequential scans are ruled out, so that
 // the plan made while a table is still small (or its statistics stale) cannot scan the whole

@@ -172,25 +172,47 @@ const recordSendsSQL = `
 	     LEFT JOIN sess s ON s.id = i.session_id`
 
 // RecordOutboundBatch records sends in one statement: PENDING when the session is CONNECTED,
-// else FAILED with the reason (and that history entry; PENDING is read off created_at). The session's status and worker are
-// read in the same statement, so a send is never forwarded to a session that was not
-// connected when it was recorded, and needs no other lookup to find its worker. A send whose
-// ID is taken is not recorded again (ErrMessageExists), and fails no other row of the batch.
+// else FAILED with the reason (and that history entry; PENDING is read off created_at). The
+// session's status and worker are read in the same statement, so a send is never forwarded to
+// a session that was not connected when it was recorded, and needs no other lookup to find its
+// worker. A send whose ID is taken is not recorded again (ErrMessageExists), and fails no other
+// row of the batch.
 func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundMessage) ([]RecordedOutbound, error) {
-	out := make([]RecordedOutbound, len(rows))
-	c := newSendColumns(len(rows))
-	for i, r := range rows {
-		if err := c.add(i, r); err != nil {
-			out[i].Err = fmt.Errorf("record send %s: %w", r.ID, err)
-		}
+	w, err := WriteSends(ctx, db, rows, nil)
+	return w.Recorded, err
+}
+
+// SendsWritten is what WriteSends wrote.
+type SendsWritten struct {
+	// Recorded has one entry per send to record, in order.
+	Recorded []RecordedOutbound
+	// WebhookDeliveries counts the customer webhook deliveries stored with the answers.
+	WebhookDeliveries int64
+}
+
+// WriteSends writes both writes of synchronous sends in one transaction and one round trip:
+// sends to record (RecordOutboundBatch) and workers' answers to sends recorded before
+// (RecordSendOutcomeBatch). Written together, the two cost one commit and one round trip
+// where they cost two; written alone, either is its one statement. All or nothing: an error
+// writes neither.
+func WriteSends(ctx context.Context, db *pgxpool.Pool, records []OutboundMessage, outcomes []SendOutcome) (SendsWritten, error) {
+	var w SendsWritten
+	if len(records) == 0 && len(outcomes) == 0 {
+		return w, nil
 	}
-	// One statement, so one implicit transaction: it commits before the last result arrives.
-	err := func() error {
-		rs, err := db.Query(ctx, c.statement(recordSendsSQL, recordNewSendsSQL),
-			c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads)
-		if err != nil {
-			return err
+	var c *sendColumns
+	var recordArgs []any
+	if len(records) > 0 {
+		w.Recorded = make([]RecordedOutbound, len(records))
+		c = newSendColumns(len(records))
+		for i, r := range records {
+			if err := c.add(i, r); err != nil {
+				w.Recorded[i].Err = fmt.Errorf("record send %s: %w", r.ID, err)
+			}
 		}
+		recordArgs = []any{c.ids, c.sessions, c.tos, c.types, c.contents, c.media, c.files, c.captions, c.payloads}
+	}
+	readRecorded := func(rs pgx.Rows) error {
 		defer rs.Close()
 		for rs.Next() {
 			var id string
@@ -203,20 +225,46 @@ func RecordOutboundBatch(ctx context.Context, db *pgxpool.Pool, rows []OutboundM
 			i := c.index[id]
 			switch {
 			case status == nil:
-				r.Err = fmt.Errorf("record send: session %s: %w", rows[i].SessionID, model.ErrNotFound)
+				r.Err = fmt.Errorf("record send: session %s: %w", records[i].SessionID, model.ErrNotFound)
 			case createdAt == nil:
 				r.Err = fmt.Errorf("record send %s: %w", id, ErrMessageExists)
 			default:
 				r.CreatedAt, r.SessionStatus = *createdAt, *status
 			}
-			out[i] = r
+			w.Recorded[i] = r
 		}
 		return rs.Err()
-	}()
-	if err != nil {
-		return nil, fmt.Errorf("record sends: %w", mapError(err))
 	}
-	return out, nil
+	// A statement alone is its own implicit transaction; a batch of the two is one too.
+	var err error
+	switch {
+	case len(outcomes) == 0:
+		var rs pgx.Rows
+		if rs, err = db.Query(ctx, c.statement(recordSendsSQL, recordNewSendsSQL), recordArgs...); err == nil {
+			err = readRecorded(rs)
+		}
+	case len(records) == 0:
+		err = db.QueryRow(ctx, recordSendOutcomesSQL, outcomeArgs(outcomes)...).Scan(&w.WebhookDeliveries)
+	default:
+		b := &pgx.Batch{}
+		b.Queue(c.statement(recordSendsSQL, recordNewSendsSQL), recordArgs...)
+		b.Queue(recordSendOutcomesSQL, outcomeArgs(outcomes)...)
+		br := db.SendBatch(ctx, b)
+		var rs pgx.Rows
+		if rs, err = br.Query(); err == nil {
+			err = readRecorded(rs)
+		}
+		if err == nil {
+			err = br.QueryRow().Scan(&w.WebhookDeliveries)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return SendsWritten{}, fmt.Errorf("write sends: %w", mapError(err))
+	}
+	return w, nil
 }
 
 // SendOutcome is what the worker made of a send.
@@ -284,6 +332,17 @@ const recordSendOutcomesSQL = `
 // column, so PostgreSQL can write it as a HOT update: no new index entries. The customer
 // webhook deliveries of the answers are stored in the same statement (SendOutcome.Webhook).
 func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) (webhookDeliveries int64, err error) {
+	// The answers' rows are found by their primary key; the gateway runs this on the batch
+	// writer's pool (OpenBatchWriter), whose generic plans cannot fall back to a sequential scan.
+	err = db.QueryRow(ctx, recordSendOutcomesSQL, outcomeArgs(rows)...).Scan(&webhookDeliveries)
+	if err != nil {
+		return 0, fmt.Errorf("record send outcomes: %w", mapError(err))
+	}
+	return webhookDeliveries, nil
+}
+
+// outcomeArgs are the arguments of recordSendOutcomesSQL for rows.
+func outcomeArgs(rows []SendOutcome) []any {
 	n := len(rows)
 	ids, statuses, waIDs, errs, ats := make([]pgtype.UUID, n), make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
 	hookEvents, hookPayloads := make([]*string, n), make([]*string, n)
@@ -297,14 +356,7 @@ func RecordSendOutcomeBatch(ctx context.Context, db DBTX, rows []SendOutcome) (w
 			hookEvents[i], hookPayloads[i] = &r.Webhook.Event, &payload
 		}
 	}
-	// The answers' rows are found by their primary key; the gateway runs this on the batch
-	// writer's pool (OpenBatchWriter), whose generic plans cannot fall back to a sequential scan.
-	err = db.QueryRow(ctx, recordSendOutcomesSQL,
-		ids, statuses, waIDs, errs, ats, hookEvents, hookPayloads).Scan(&webhookDeliveries)
-	if err != nil {
-		return 0, fmt.Errorf("record send outcomes: %w", mapError(err))
-	}
-	return webhookDeliveries, nil
+	return []any{ids, statuses, waIDs, errs, ats, hookEvents, hookPayloads}
 }
 
 const messageColumns = `id::text, session_id, direction, wa_message_id, from_number, to_number, message_type, content,

@@ -1000,3 +1000,55 @@ func TestRecordSendOutcomeBatch_StoresTheAnswersWebhookDeliveriesOnce(t *testing
 		t.Errorf("deliveries %q, want %q", got, want)
 	}
 }
+
+// WriteSends writes records and answers in one transaction: both land, or (a taken new ID
+// fails the records' statement) neither does.
+func TestWriteSends_RecordsAndAnswersCommitTogetherOrNotAtAll(t *testing.T) {
+	t.Parallel()
+	db := msgDB(t)
+	ctx := context.Background()
+	answered, pending := msgOutbound("live", "answered"), msgOutbound("live", "still pending")
+	if _, err := store.RecordOutboundBatch(ctx, db, []store.OutboundMessage{answered, pending}); err != nil {
+		t.Fatal(err)
+	}
+	sent := func(m store.OutboundMessage, waID string) store.SendOutcome {
+		return store.SendOutcome{ID: m.ID, Status: model.MessageSent, WAMessageID: &waID, At: time.Now()}
+	}
+	statusOf := func(id string) model.MessageStatus {
+		t.Helper()
+		m, err := store.GetSessionMessage(ctx, db, "live", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Status
+	}
+
+	fresh, idle := msgOutbound("live", "fresh"), msgOutbound("idle", "to an idle session")
+	fresh.NewID = true
+	w, err := store.WriteSends(ctx, db, []store.OutboundMessage{fresh, idle}, []store.SendOutcome{sent(answered, "wa-answered")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Recorded) != 2 || w.Recorded[0].Err != nil || w.Recorded[0].SessionStatus != model.SessionConnected ||
+		w.Recorded[1].Err != nil || w.Recorded[1].SessionStatus != model.SessionQRRequired {
+		t.Fatalf("recorded %+v, want both, with their sessions' status", w.Recorded)
+	}
+	if got := statusOf(fresh.ID); got != model.MessagePending {
+		t.Errorf("the new send is %s, want PENDING", got)
+	}
+	if got := statusOf(answered.ID); got != model.MessageSent {
+		t.Errorf("the answered send is %s, want SENT", got)
+	}
+
+	// fresh again as a new ID: its statement fails, and the answer written with it is not
+	// written either.
+	if _, err := store.WriteSends(ctx, db, []store.OutboundMessage{fresh}, []store.SendOutcome{sent(pending, "wa-pending")}); err == nil {
+		t.Fatal("a taken new ID was written")
+	}
+	if got := statusOf(pending.ID); got != model.MessagePending {
+		t.Errorf("the answer of a failed transaction was written: %s, want PENDING", got)
+	}
+	if w, err := store.WriteSends(ctx, db, nil, nil); err != nil || w.Recorded != nil {
+		t.Errorf("nothing to write: %+v, %v", w, err)
+	}
+}
