@@ -173,6 +173,8 @@ func (e *env) startGateway(ctx context.Context, addr string, overrides map[strin
 		return fmt.Errorf("gateway configuration: %w", err)
 	}
 	e.cfg = cfg
+	// As gateway serve does: the process runs every target with the gateway's collector target.
+	app.SetProcessDefaults(cfg)
 	logger, closeLog := app.NewLogger(cfg, e.logFile)
 	e.closeLog = closeLog
 	if e.app, err = app.New(ctx, cfg, logger); err != nil {
@@ -438,7 +440,7 @@ func (e *env) describe(ctx context.Context, r *bench.Report) {
 		bench.TextFact("Load", fmt.Sprintf("closed loop: %d connections, each request → response on its own keep-alive connection (fasthttp client); %s warm-up (not measured), then a %s measured window",
 			o.connections, o.warmup, o.duration)),
 		bench.TextFact("Process", "the gateway (app.New + App.Run on 127.0.0.1), the simulated worker (workerkit + simengine), the floors and the load generator share one process and "+
-			fmt.Sprintf("its %d cores with PostgreSQL and Redis on the same machine: CPU figures are the whole process (getrusage), \"machine busy\" is every process (/proc/stat)", r.Machine.CPUs)),
+			fmt.Sprintf("its %d cores with PostgreSQL and Redis on the same machine: CPU figures are the whole process (getrusage), \"machine busy\" is every process (/proc/stat); the process runs with the gateway's garbage-collector target (GOGC=%d, set as gateway serve sets it), every target alike", r.Machine.CPUs, e.cfg.GCPercent)),
 		bench.TextFact("Gateway", fmt.Sprintf("APP_ENV=production, LOG_LEVEL=%s (JSON access log to a file), DB_MAX_CONNS=%d, RATE_LIMIT_MAX_REQUESTS=%s, TIER_LIMITS=%s, SESSION_FAILOVER=false, WORKER_HEALTH_CHECK_INTERVAL=1h (background rounds off; rounds run by hand); the async scenario restarts it with SEND_MIN_INTERVAL_MS=1 and back",
 			o.logLevel, e.cfg.DBMaxConns, benchRateLimit, benchTierLimits)),
 		bench.TextFact("Database", "fresh database "+e.dbName+" (migrations applied by app.New), dropped at the end; Redis keys under a prefix of the run's own, deleted at the end"),

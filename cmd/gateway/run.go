@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+	app.SetProcessDefaults(cfg)
 	logger, closeLog := app.NewLogger(cfg, stdout)
 	defer closeLog.Close()
 

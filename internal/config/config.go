@@ -101,6 +101,9 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 	QRTTL           time.Duration
+	// GCPercent is the garbage collector's target (GOGC; -1: off), applied by the serving
+	// process (debug.SetGCPercent). See DefaultGCPercent.
+	GCPercent int
 
 	MetricsRetention   time.Duration
 	SystemLogRetention time.Duration
@@ -176,6 +179,7 @@ func Load(getenv func(string) string) (*Config, error) {
 
 		ShutdownTimeout: r.humanDuration("SHUTDOWN_TIMEOUT", 30*time.Second),
 		QRTTL:           time.Duration(r.intRange("QR_TTL_SECONDS", 60, 5, 3600)) * time.Second,
+		GCPercent:       r.gcPercent(),
 
 		MetricsRetention:   r.days("METRICS_RETENTION_DAYS", 7, 1),
 		SystemLogRetention: r.days("SYSTEM_LOG_RETENTION_DAYS", 30, 1),
@@ -229,6 +233,23 @@ func (r *reader) intRange(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+// DefaultGCPercent is the gateway's GOGC when none is set: twice Go's default. A request
+// allocates a few KiB and the live heap is tens of MiB, so at Go's 100 the collector runs
+// several times a second under load; at 200 the heap may grow to three times what is live
+// (measured with the benchmark's process: peak heap 31 -> 48 MiB) and the collector runs half
+// as often: sync sends 8,314 -> 9,596 msg/s, async acceptance 18,335 -> 19,014 msg/s (means
+// of 3 alternated 4 s windows, AMD EPYC 2 cores).
+const DefaultGCPercent = 200
+
+// gcPercent reads GOGC as the Go runtime does (a whole number, or off), so that a value in
+// .env, which the runtime does not read, applies too.
+func (r *reader) gcPercent() int {
+	if v, ok := r.lookup("GOGC"); ok && strings.EqualFold(v, "off") {
+		return -1
+	}
+	return r.intRange("GOGC", DefaultGCPercent, 1, 1<<20)
 }
 
 func (r *reader) boolean(name string, def bool) bool {

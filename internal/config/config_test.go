@@ -242,6 +242,15 @@ func TestLoad_TypedVariables_AreParsed(t *testing.T) {
 	}
 }
 
+func TestLoad_GOGC_IsAPercentOrOff(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]int{"50": 50, "400": 400, "off": -1, "OFF": -1} {
+		if got := mustLoad(t, map[string]string{"GOGC": v}).GCPercent; got != want {
+			t.Errorf("GOGC=%s: GCPercent %d, want %d", v, got, want)
+		}
+	}
+}
+
 func TestLoad_Booleans_AcceptCommonSpellings(t *testing.T) {
 	t.Parallel()
 	for value, want := range map[string]bool{
@@ -325,6 +334,8 @@ func TestLoad_BadValue_ErrorNamesTheVariable(t *testing.T) {
 		{"milliseconds zero", map[string]string{"SEND_MIN_INTERVAL_MS": "0"}, "SEND_MIN_INTERVAL_MS"},
 		{"bcrypt too low", map[string]string{"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS"},
 		{"body limit too small", map[string]string{"BODY_LIMIT_BYTES": "10"}, "BODY_LIMIT_BYTES"},
+		{"GOGC not a number", map[string]string{"GOGC": "lots"}, "GOGC"},
+		{"GOGC zero", map[string]string{"GOGC": "0"}, "GOGC"},
 		{"tier limits not JSON", map[string]string{"TIER_LIMITS": "{bad"}, "TIER_LIMITS"},
 		{"tier limits unknown tier", map[string]string{"TIER_LIMITS": `{"GOLD":{"sessions":1}}`}, "TIER_LIMITS"},
 		{"tier limits unknown field", map[string]string{"TIER_LIMITS": `{"PRO":{"seats":1}}`}, "TIER_LIMITS"},
