@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Quotas: quotas, Metrics: a.Metrics, Logger: logger, LateWrites: late})
 	dispatcher := &service.Dispatcher{Pool: db, Messaging: messaging, MinInterval: cfg.SendMinInterval,
 		RetryBase: cfg.SendRetryBase, RetryMax: cfg.SendRetryMax, MaxAttempts: cfg.SendMaxAttempts,
-		Concurrency: 16, Logger: logger}
+		Concurrency: 8, Logger: logger}
 	messaging.Dispatcher = dispatcher
 	a.loops = append(a.loops, dispatcher.Run)
 	// The group-commit writers serve requests, so they run from here to Close, not only

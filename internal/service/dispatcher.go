@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wagateway/gateway/internal/events"
 	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/protocol"
 	"github.com/wagateway/gateway/internal/router"
@@ -32,7 +34,8 @@ type Dispatcher struct {
 	RetryBase   time.Duration
 	RetryMax    time.Duration
 	MaxAttempts int
-	// Concurrency bounds the sessions sent at once by this replica.
+	// Concurrency bounds the batches (transactions, up to dispatchBatch sessions of one
+	// worker each) sent at once by this replica.
 	Concurrency int
 	Logger      *slog.Logger
 	// UnansweredAfter is how old a synchronous send still PENDING must be before it is handed
@@ -49,6 +52,9 @@ type Dispatcher struct {
 
 const (
 	dispatchPage = 256
+	// dispatchBatch bounds the sessions of one worker sent in one transaction: a transaction
+	// per send cost PostgreSQL more than the send itself.
+	dispatchBatch = 16
 	// dispatchPoll is the longest the dispatcher sleeps without looking at the queue.
 	dispatchPoll = time.Second
 	// dispatchMinWait keeps a clock skew between Go and Postgres from turning into a busy loop.
@@ -221,10 +227,12 @@ func (d *Dispatcher) notice(due time.Time, wake chan<- struct{}) {
 	}
 }
 
-// round sends what is due now across sessions, with bounded concurrency. It returns how many
-// sessions it made an attempt for, and when the next session not due yet will be.
+// round sends what is due now across sessions: the due sessions of each worker in batches
+// of at most dispatchBatch, each batch one transaction, at most Concurrency batches at once.
+// It returns how many sessions it made an attempt for, and when the next session not due yet
+// will be.
 func (d *Dispatcher) round(ctx context.Context) (attempted int, next time.Time) {
-	ids, next, err := store.DueSessions(ctx, d.Pool, d.MinInterval, dispatchPage)
+	due, next, err := store.DueSessions(ctx, d.Pool, d.MinInterval, dispatchPage)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.Logger.WarnContext(ctx, "list due sessions", slog.Any("err", err))
@@ -234,122 +242,218 @@ func (d *Dispatcher) round(ctx context.Context) (attempted int, next time.Time) 
 	var count atomic.Int64
 	sem := make(chan struct{}, max(d.Concurrency, 1))
 	var wg sync.WaitGroup
-sessions:
-	for _, id := range ids {
+batches:
+	for _, batch := range batchByWorker(due, dispatchBatch) {
 		select {
 		case <-ctx.Done():
-			break sessions // no new attempt; those under way finish
+			break batches // no new attempt; those under way finish
 		case sem <- struct{}{}:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			attemptCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
 			defer cancel()
-			ok, err := d.dispatchOne(attemptCtx, id)
+			n, err := d.dispatchBatch(attemptCtx, batch)
 			if err != nil {
-				d.Logger.WarnContext(ctx, "dispatch", slog.String("session_id", id), slog.Any("err", err))
+				d.Logger.WarnContext(ctx, "dispatch", slog.Any("session_ids", batch), slog.Any("err", err))
 			}
-			if ok {
-				count.Add(1)
-			}
+			count.Add(int64(n))
 		})
 	}
 	wg.Wait()
 	return int(count.Load()), next
 }
 
-// dispatchOne sends the head of a session's queue, if it is due and pacing allows; attempted
-// says whether it did (the session may have been taken by another dispatcher meanwhile).
-func (d *Dispatcher) dispatchOne(ctx context.Context, sessionID string) (attempted bool, err error) {
-	var published func()
-	err = store.WithTx(ctx, d.Pool, func(tx pgx.Tx) error {
-		head, err := store.LockQueueHead(ctx, tx, sessionID)
-		if errors.Is(err, model.ErrNotFound) {
-			return nil // nothing queued, or another dispatcher has this session
+// batchByWorker splits the due sessions into batches of at most size sessions of one worker,
+// in the order the workers first appear: a worker slow to answer holds up only its own.
+func batchByWorker(due []store.DueSession, size int) [][]string {
+	var batches [][]string
+	open := map[string]int{} // worker → index of its batch still filling
+	for _, s := range due {
+		i, ok := open[s.WorkerID]
+		if !ok || len(batches[i]) >= size {
+			i = len(batches)
+			open[s.WorkerID] = i
+			batches = append(batches, make([]string, 0, size))
 		}
+		batches[i] = append(batches[i], s.ID)
+	}
+	return batches
+}
+
+// dispatchBatch sends the heads of the sessions' queues that are due and that pacing allows,
+// all at once, in one transaction that holds the sessions and records every outcome; attempted
+// says for how many sessions it did (another dispatcher may have taken some meanwhile).
+func (d *Dispatcher) dispatchBatch(ctx context.Context, sessionIDs []string) (attempted int, err error) {
+	var settled func()
+	err = store.WithTx(ctx, d.Pool, func(tx pgx.Tx) error {
+		heads, err := store.LockQueueHeads(ctx, tx, sessionIDs)
 		if err != nil {
 			return err
 		}
 		now := time.Now()
-		if head.NextAttemptAt.After(now) {
-			return nil // the head waits (scheduled or backing off), and so does the queue behind it
-		}
-		if head.LastDispatchedAt != nil && now.Sub(*head.LastDispatchedAt) < d.MinInterval {
+		heads = slices.DeleteFunc(heads, func(h store.QueueHead) bool {
+			// A head that waits (scheduled or backing off) holds the queue behind it.
+			return h.NextAttemptAt.After(now) || (h.LastDispatchedAt != nil && now.Sub(*h.LastDispatchedAt) < d.MinInterval)
+		})
+		if len(heads) == 0 {
 			return nil
 		}
-		attempted = true
-		published, err = d.attempt(ctx, tx, head, now)
+		attempted = len(heads)
+		outcomes := make([]sendOutcome, len(heads))
+		var wg sync.WaitGroup
+		for i := range heads {
+			wg.Go(func() { outcomes[i] = d.send(ctx, heads[i]) })
+		}
+		wg.Wait()
+		settled, err = d.record(ctx, tx, heads, outcomes, now)
 		return err
 	})
-	if err == nil && published != nil {
-		published()
+	if err != nil {
+		return 0, err
 	}
-	return attempted && err == nil, err
+	if settled != nil {
+		settled()
+	}
+	return attempted, nil
 }
 
-// attempt hands the message to the session's worker and records the outcome in tx.
-func (d *Dispatcher) attempt(ctx context.Context, tx pgx.Tx, head store.QueueHead, now time.Time) (func(), error) {
+// sendOutcome is what became of the send of a queue head.
+type sendOutcome struct {
+	answer protocol.SendResult
+	at     time.Time // when the worker answered
+	err    error
+	// unreadable: the stored request could not be read back, and is not sent.
+	unreadable bool
+}
+
+// send hands the head to the session's worker.
+func (d *Dispatcher) send(ctx context.Context, head store.QueueHead) sendOutcome {
 	m := d.Messaging
 	var req protocol.SendRequest
 	if err := jsonUnmarshal(head.Payload, &req); err != nil {
-		return nil, store.MarkAttemptFailed(ctx, tx, head.ID, "unreadable stored request", nil)
+		return sendOutcome{unreadable: true}
 	}
 	req.ClientMessageID = head.ID // the same ID on every attempt: the worker can deduplicate
 
-	var sendErr error
-	var answer protocol.SendResult
 	if head.SessionStatus != model.SessionConnected {
-		sendErr = model.Errorf(model.KindConflict, "session not connected: %s", head.SessionStatus)
-	} else if route, err := m.Router.Lookup(ctx, head.SessionID); err != nil {
-		sendErr = model.Errorf(model.KindConnectivity, "the session is not running on any worker")
-		if !errors.Is(err, router.ErrNotPlaced) {
-			sendErr = err
-		}
-	} else {
-		answer, sendErr = m.Client.Send(ctx, workers.Target{ID: route.WorkerID, Endpoint: route.Endpoint}, head.SessionID, req)
+		return sendOutcome{err: model.Errorf(model.KindConflict, "session not connected: %s", head.SessionStatus)}
 	}
-
-	if sendErr == nil {
-		at := time.Now().UTC()
-		sent := statusEvent(head.SessionID, head.UserID, head.ID, answer.MessageID, model.MessageSent, at)
-		stored, err := store.MarkDispatched(ctx, tx, head.ID, head.SessionID, answer.MessageID, at, m.webhookOf(ctx, &sent))
-		if err != nil {
-			return nil, err
+	route, err := m.Router.Lookup(ctx, head.SessionID)
+	if err != nil {
+		if errors.Is(err, router.ErrNotPlaced) {
+			err = model.Errorf(model.KindConnectivity, "the session is not running on any worker")
 		}
-		m.Metrics.DispatchAttempts.WithLabelValues("sent").Inc()
-		m.Metrics.DispatchLatency.Observe(at.Sub(head.NextAttemptAt).Seconds())
-		m.Metrics.Messages.WithLabelValues(string(head.Type), string(model.DirectionOutbound), string(model.MessageSent)).Inc()
-		return func() {
-			m.Bus.Publish(sent)
-			if stored > 0 && m.WebhooksQueued != nil {
-				m.WebhooksQueued()
+		return sendOutcome{err: err}
+	}
+	answer, err := m.Client.Send(ctx, workers.Target{ID: route.WorkerID, Endpoint: route.Endpoint}, head.SessionID, req)
+	return sendOutcome{answer: answer, at: time.Now().UTC(), err: err}
+}
+
+// record writes the outcomes of the heads' sends in tx: the sends the workers took in one
+// statement, the others one by one (retried, deferred or failed for good). A deadlock with
+// another writer of the same sessions, which would roll back the record of sends already
+// made, only rolls back to a savepoint, and the record is written again. settled publishes
+// what was recorded, once it is committed.
+func (d *Dispatcher) record(ctx context.Context, tx pgx.Tx, heads []store.QueueHead, outcomes []sendOutcome, now time.Time) (settled func(), err error) {
+	m := d.Messaging
+	var sent []store.Dispatched
+	var sentHeads []store.QueueHead
+	var sentEvents []events.Event
+	for i, o := range outcomes {
+		if o.err == nil && !o.unreadable {
+			h := heads[i]
+			e := statusEvent(h.SessionID, h.UserID, h.ID, o.answer.MessageID, model.MessageSent, o.at)
+			sent = append(sent, store.Dispatched{ID: h.ID, SessionID: h.SessionID, WAMessageID: o.answer.MessageID,
+				At: o.at, Hook: m.webhookOf(ctx, &e)})
+			sentHeads, sentEvents = append(sentHeads, h), append(sentEvents, e)
+		}
+	}
+	var stored int64
+	var failed []events.Event
+	var counted []string // the attempts' outcomes, for the metrics once committed
+	write := func(tx pgx.Tx) error {
+		stored, failed, counted = 0, failed[:0], counted[:0]
+		if len(sent) > 0 {
+			n, err := store.MarkDispatched(ctx, tx, sent)
+			if err != nil {
+				return err
 			}
-		}, nil
+			stored = n
+		}
+		for i, o := range outcomes {
+			if o.err == nil && !o.unreadable {
+				continue
+			}
+			outcome, e, err := d.recordFailure(ctx, tx, heads[i], o, now)
+			if err != nil {
+				return err
+			}
+			counted = append(counted, outcome)
+			if e != nil {
+				failed = append(failed, *e)
+			}
+		}
+		return nil
 	}
+	for try := 0; ; try++ {
+		err = store.WithTxOn(ctx, tx, write)
+		if err == nil || !store.IsDeadlock(err) || try == store.DeadlockRetries {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		for i, e := range sentEvents {
+			h := sentHeads[i]
+			m.Metrics.DispatchAttempts.WithLabelValues("sent").Inc()
+			m.Metrics.DispatchLatency.Observe(sent[i].At.Sub(h.NextAttemptAt).Seconds())
+			m.Metrics.Messages.WithLabelValues(string(h.Type), string(model.DirectionOutbound), string(model.MessageSent)).Inc()
+			m.Bus.Publish(e)
+		}
+		for _, outcome := range counted {
+			if outcome != "" {
+				m.Metrics.DispatchAttempts.WithLabelValues(outcome).Inc()
+			}
+		}
+		for _, e := range failed {
+			m.raise(e)
+		}
+		if stored > 0 && m.WebhooksQueued != nil {
+			m.WebhooksQueued()
+		}
+	}, nil
+}
 
-	reason := errorMessage(sendErr)
+// recordFailure records in tx a send the worker did not take: retried later with backoff,
+// deferred as long as the worker's pacing says (without spending an attempt), or FAILED once
+// the attempts are spent, which raises an event (returned). outcome names it for the metrics.
+func (d *Dispatcher) recordFailure(ctx context.Context, tx pgx.Tx, head store.QueueHead, o sendOutcome, now time.Time) (outcome string, raised *events.Event, err error) {
+	if o.unreadable {
+		return "", nil, store.MarkAttemptFailed(ctx, tx, head.ID, "unreadable stored request", nil)
+	}
+	reason := errorMessage(o.err)
 	var paced *model.Error
-	if errors.As(sendErr, &paced) && paced.Kind == model.KindRateLimited {
+	if errors.As(o.err, &paced) && paced.Kind == model.KindRateLimited {
 		// The worker paces sends to this recipient (anti-ban): wait as long as it says,
 		// without spending an attempt.
-		m.Metrics.DispatchAttempts.WithLabelValues("paced").Inc()
-		return nil, store.DeferQueued(ctx, tx, head.ID, reason, now.Add(max(paced.RetryAfter, time.Second)))
+		return "paced", nil, store.DeferQueued(ctx, tx, head.ID, reason, now.Add(max(paced.RetryAfter, time.Second)))
 	}
 	attempts := head.Attempts + 1
 	if attempts >= d.MaxAttempts {
 		if err := store.MarkAttemptFailed(ctx, tx, head.ID, reason, nil); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		failed := statusEvent(head.SessionID, head.UserID, head.ID, "", model.MessageFailed, now)
-		if err := m.storeWebhooks(ctx, tx, &failed); err != nil {
-			return nil, err
+		if err := d.Messaging.storeWebhooks(ctx, tx, &failed); err != nil {
+			return "", nil, err
 		}
-		m.Metrics.DispatchAttempts.WithLabelValues("failed").Inc()
-		return func() { m.raise(failed) }, nil
+		return "failed", &failed, nil
 	}
 	next := now.Add(d.backoff(attempts))
-	m.Metrics.DispatchAttempts.WithLabelValues("retry").Inc()
-	return nil, store.MarkAttemptFailed(ctx, tx, head.ID, reason, &next)
+	return "retry", nil, store.MarkAttemptFailed(ctx, tx, head.ID, reason, &next)
 }
 
 // backoff is exponential from RetryBase, capped at RetryMax, with full jitter on its upper half.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +57,29 @@ func TestQueueDue_ReadsTheAnnouncedTimeAndTreatsAnythingElseAsNow(t *testing.T) 
 	at := now.Add(time.Hour).Truncate(time.Millisecond)
 	if got := store.QueueDue(strconv.FormatInt(at.UnixMilli(), 10), now); !got.Equal(at) {
 		t.Errorf("QueueDue of %v = %v", at, got)
+	}
+}
+
+// The due sessions are sent in batches of one worker each, in the order the workers first
+// appear, none larger than the batch size.
+func TestBatchByWorker_GroupsEachWorkersSessionsUpToTheSize(t *testing.T) {
+	t.Parallel()
+	var due []store.DueSession
+	for _, s := range []string{"a1 w-a", "b1 w-b", "a2 w-a", "n1 ", "a3 w-a", "b2 w-b", "n2 "} {
+		id, worker, _ := strings.Cut(s, " ")
+		due = append(due, store.DueSession{ID: id, WorkerID: worker})
+	}
+	got := batchByWorker(due, 2)
+	want := [][]string{{"a1", "a2"}, {"b1", "b2"}, {"n1", "n2"}, {"a3"}}
+	if len(got) != len(want) {
+		t.Fatalf("batches %v, want %v", got, want)
+	}
+	for i := range want {
+		if strings.Join(got[i], ",") != strings.Join(want[i], ",") {
+			t.Fatalf("batches %v, want %v", got, want)
+		}
+	}
+	if got := batchByWorker(nil, 2); len(got) != 0 {
+		t.Fatalf("no due session: batches %v, want none", got)
 	}
 }

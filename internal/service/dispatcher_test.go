@@ -169,6 +169,51 @@ func TestDispatcher_SettledSendsWebhookIsCommittedWithTheOutcome(t *testing.T) {
 	}
 }
 
+// The sessions of one worker are sent as one batch, and each send's outcome is its own: the
+// worker takes the sends of one session (in queue order, one per round) and refuses the other
+// session's, which fails alone.
+func TestDispatcher_OneWorkersBatch_RecordsEachSendsOutcome(t *testing.T) {
+	t.Parallel()
+	f := newMsFixture(t, model.TierLimits{MessagesPerHour: 100})
+	ctx := context.Background()
+	f.sendingSession(t, "s-ok", "3EB0BATCHED")
+	// s-refused is placed on s-ok's worker, which answers 404 to its sends.
+	f.exec(t, `INSERT INTO sessions (id, user_id, name, worker_id, status) VALUES ('s-refused', $1, 'S', 'w-s-ok', 'CONNECTED')`, f.user.UserID)
+	var ids []string
+	for _, session := range []string{"s-ok", "s-refused", "s-ok"} {
+		queued, err := f.svc.Queue(ctx, f.user, session, textOut("6281234567890"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, queued.ID)
+	}
+
+	f.runDispatcher(t)
+
+	want := []model.MessageStatus{model.MessageSent, model.MessageFailed, model.MessageSent}
+	deadline := time.Now().Add(10 * time.Second)
+	for i, id := range ids {
+		for {
+			got, reason := f.status(t, id)
+			if got == want[i] {
+				if got == model.MessageFailed && (reason == nil || *reason == "") {
+					t.Errorf("message %d FAILED without its reason", i)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("message %d (%s) is %s, want %s", i, id, got, want[i])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var inOrder bool
+	if err := f.db.QueryRow(ctx, `SELECT (SELECT sent_at FROM messages WHERE id = $1) < (SELECT sent_at FROM messages WHERE id = $2)`,
+		ids[0], ids[2]).Scan(&inOrder); err != nil || !inOrder {
+		t.Fatalf("s-ok's sends out of queue order (%v)", err)
+	}
+}
+
 // runDispatcher runs a dispatcher of the fixture's queue, one attempt per message and no
 // pacing, until the test ends.
 func (f *msFixture) runDispatcher(t *testing.T) {

@@ -150,7 +150,7 @@ func QueueBatch(ctx context.Context, db *pgxpool.Pool, rows []QueuedMessage, ann
 // queue index: the planner cannot then take the (session_id, created_at) index and filter
 // next_attempt_at, which it would when it thinks most messages are queued (after a burst of
 // scheduled sends, say) and which reads every sent message.
-func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit int) (due []string, next time.Time, err error) {
+func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit int) (due []DueSession, next time.Time, err error) {
 	rows, err := db.Query(ctx, `
 		WITH RECURSIVE queued(session_id) AS (
 			(SELECT session_id FROM messages WHERE next_attempt_at IS NOT NULL
@@ -160,7 +160,7 @@ func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit 
 			        ORDER BY m.session_id, coalesce(m.scheduled_at, m.created_at), m.created_at, m.id LIMIT 1)
 			FROM queued q WHERE q.session_id IS NOT NULL
 		), ready AS (
-			SELECT q.session_id, greatest(h.next_attempt_at, s.last_dispatched_at + $1::interval) AS ready_at
+			SELECT q.session_id, s.worker_id, greatest(h.next_attempt_at, s.last_dispatched_at + $1::interval) AS ready_at
 			FROM queued q
 			JOIN sessions s ON s.id = q.session_id
 			CROSS JOIN LATERAL (
@@ -169,22 +169,26 @@ func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit 
 				ORDER BY coalesce(scheduled_at, created_at), created_at, id
 				LIMIT 1) h
 		)
-		(SELECT session_id, ready_at FROM ready WHERE ready_at <= now() ORDER BY ready_at LIMIT $2)
+		(SELECT session_id, worker_id, ready_at FROM ready WHERE ready_at <= now() ORDER BY ready_at LIMIT $2)
 		UNION ALL
-		SELECT NULL, min(ready_at) FROM ready WHERE ready_at > now()`, minInterval, limit)
+		SELECT NULL, NULL, min(ready_at) FROM ready WHERE ready_at > now()`, minInterval, limit)
 	if err != nil {
 		return nil, next, fmt.Errorf("due sessions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id *string
+		var id, workerID *string
 		var at *time.Time
-		if err := rows.Scan(&id, &at); err != nil {
+		if err := rows.Scan(&id, &workerID, &at); err != nil {
 			return nil, next, fmt.Errorf("due sessions: %w", err)
 		}
 		switch {
 		case id != nil:
-			due = append(due, *id)
+			d := DueSession{ID: *id}
+			if workerID != nil {
+				d.WorkerID = *workerID
+			}
+			due = append(due, d)
 		case at != nil:
 			next = *at
 		}
@@ -193,6 +197,11 @@ func DueSessions(ctx context.Context, db DBTX, minInterval time.Duration, limit 
 		return nil, next, fmt.Errorf("due sessions: %w", err)
 	}
 	return due, next, nil
+}
+
+// DueSession is a session DueSessions found due, with the worker it is placed on ("" when none).
+type DueSession struct {
+	ID, WorkerID string
 }
 
 // QueueHead is the next message of a session's queue, in order.
@@ -205,71 +214,109 @@ type QueueHead struct {
 	UserID string
 }
 
-// LockQueueHead takes the session's dispatch lock for the transaction and locks the first
-// queued message of the session (by scheduled time, then creation), returned with the
-// session's state and owner; ErrNotFound when the queue is empty or another dispatcher, on any replica,
-// holds the session, so that at most one sends a session's queue at a time. One statement.
+// LockQueueHeads takes, for the transaction, the dispatch lock of each of the sessions it can
+// and locks the first queued message of each (by scheduled time, then creation), returned with
+// the session's state and owner, in no particular order. A session without a queue, or held by
+// another dispatcher on any replica, is left out, so that at most one sends a session's queue
+// at a time. One statement, whatever the number of sessions.
+//
+// It never waits for a lock, so that a transaction holding several sessions cannot deadlock
+// with another taking the same messages in another order (a cancel of many, a session's
+// deletion): a head another transaction has locked leaves its session out of this batch, and
+// the message behind it is never taken in its place.
 //
 // The transaction then commits without waiting for its WAL to reach the disk (synchronous_commit
 // off, for it alone): a crash right after the commit may lose what it recorded, and the message
 // is handed to the worker again with the same clientMessageId, which the worker deduplicates —
 // what a crash between the send and the commit does anyway. Waiting for the flush would cost
-// every send a disk round trip.
-func LockQueueHead(ctx context.Context, tx pgx.Tx, sessionID string) (QueueHead, error) {
-	var h QueueHead
-	m := &h.Message
-	err := tx.QueryRow(ctx, `
-		WITH lease AS (
-			SELECT pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || $1, 0)) AS held,
-			       set_config('synchronous_commit', 'off', true) AS commit_mode
+// every batch of sends a disk round trip.
+func LockQueueHeads(ctx context.Context, tx pgx.Tx, sessionIDs []string) ([]QueueHead, error) {
+	// The lease is a CTE of its own: with a volatile function, PostgreSQL evaluates it once per
+	// session, before the heads are looked at.
+	rows, err := tx.Query(ctx, `
+		WITH mode AS (
+			SELECT set_config('synchronous_commit', 'off', true) AS commit_mode
+		), lease AS (
+			SELECT id FROM unnest($1::text[]) AS ids(id)
+			WHERE pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || id, 0))
 		)
-		SELECT `+messageColumns+`, next_attempt_at,
-		       s.session_status, s.last_dispatched_at, s.owner_id
-		FROM messages,
-		     LATERAL (SELECT status AS session_status, last_dispatched_at, user_id AS owner_id FROM sessions WHERE id = $1) s
-		WHERE (SELECT held AND commit_mode = 'off' FROM lease) AND session_id = $1 AND next_attempt_at IS NOT NULL
-		ORDER BY coalesce(scheduled_at, created_at), created_at, messages.id -- the uuid, not the id::text it selects
-		LIMIT 1 FOR UPDATE OF messages`, sessionID).
-		Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
+		SELECT h.*, s.status, s.last_dispatched_at, s.user_id
+		FROM lease
+		JOIN sessions s ON s.id = lease.id
+		CROSS JOIN LATERAL (
+			SELECT id FROM messages
+			WHERE session_id = lease.id AND next_attempt_at IS NOT NULL
+			ORDER BY coalesce(scheduled_at, created_at), created_at, id
+			LIMIT 1) first
+		CROSS JOIN LATERAL (
+			SELECT `+messageColumns+`, next_attempt_at
+			FROM messages WHERE id = first.id AND next_attempt_at IS NOT NULL
+			FOR UPDATE SKIP LOCKED) h
+		WHERE (SELECT commit_mode = 'off' FROM mode)`, sessionIDs)
+	if err != nil {
+		return nil, fmt.Errorf("queue heads: %w", err)
+	}
+	heads, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (QueueHead, error) {
+		var h QueueHead
+		m := &h.Message
+		err := row.Scan(&m.ID, &m.SessionID, &m.Direction, &m.WAMessageID, &m.From, &m.To, &m.Type, &m.Content,
 			&m.MediaURL, &m.Filename, &m.Caption, &m.Payload, &m.Status, &m.ErrorMessage, &m.Attempts, &m.ScheduledAt,
 			&m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.CreatedAt, &h.NextAttemptAt, &h.SessionStatus, &h.LastDispatchedAt, &h.UserID)
+		return h, err
+	})
 	if err != nil {
-		return h, fmt.Errorf("queue head of %s: %w", sessionID, mapError(err))
+		return nil, fmt.Errorf("queue heads: %w", err)
 	}
-	return h, nil
+	return heads, nil
 }
 
-// MarkDispatched records a queued message the worker took, in one statement: SENT with its
-// WhatsApp ID (the history reads SENT off sent_at), out of the queue, the session's pacing
-// clock, and hook (when set), the customer event of the send, as a delivery to the session's
-// active webhook subscribed to it. It returns how many deliveries it stored.
-func MarkDispatched(ctx context.Context, tx pgx.Tx, id, sessionID, waID string, at time.Time,
-	hook *NewWebhookDelivery) (webhookDeliveries int64, err error) {
-	var event, payload *string
-	if hook != nil {
-		text := string(hook.Payload)
-		event, payload = &hook.Event, &text
+// Dispatched is a queued message the worker took: its WhatsApp ID, when, and Hook (when set),
+// the customer event of the send, as a delivery to the session's active webhook subscribed to
+// it.
+type Dispatched struct {
+	ID, SessionID, WAMessageID string
+	At                         time.Time
+	Hook                       *NewWebhookDelivery
+}
+
+// MarkDispatched records queued messages the worker took (one per session), in one statement:
+// SENT with their WhatsApp IDs (the history reads SENT off sent_at), out of the queue, each
+// session's pacing clock, and their webhook deliveries. It returns how many deliveries it
+// stored.
+func MarkDispatched(ctx context.Context, tx pgx.Tx, sent []Dispatched) (webhookDeliveries int64, err error) {
+	ids, sessions, waIDs := make([]string, len(sent)), make([]string, len(sent)), make([]string, len(sent))
+	ats, events, payloads := make([]time.Time, len(sent)), make([]*string, len(sent)), make([]*string, len(sent))
+	for i, d := range sent {
+		ids[i], sessions[i], waIDs[i], ats[i] = d.ID, d.SessionID, d.WAMessageID, d.At
+		if d.Hook != nil {
+			text := string(d.Hook.Payload)
+			events[i], payloads[i] = &d.Hook.Event, &text
+		}
 	}
 	if err := tx.QueryRow(ctx, `
-		WITH sent AS (
-			UPDATE messages SET status = 'SENT', next_attempt_at = NULL, wa_message_id = nullif($3, ''), sent_at = $4,
-				attempts = attempts + 1, error_message = NULL, updated_at = now()
-			WHERE id = $1 RETURNING id, session_id, wa_message_id
+		WITH input AS (
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+				AS i(id, session_id, wa_id, at, event, payload)
+		), sent AS (
+			UPDATE messages m SET status = 'SENT', next_attempt_at = NULL, wa_message_id = nullif(i.wa_id, ''), sent_at = i.at,
+				attempts = m.attempts + 1, error_message = NULL, updated_at = now()
+			FROM input i
+			WHERE m.id = i.id RETURNING m.id, m.session_id, m.wa_message_id, i.event, i.payload
 		), wa AS (
 			INSERT INTO message_wa_ids (session_id, wa_message_id, message_id)
 			SELECT session_id, wa_message_id, id FROM sent WHERE wa_message_id IS NOT NULL
 			ON CONFLICT DO NOTHING
 		), hook AS (
 			INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_retry)
-			SELECT w.id, $5, $6::jsonb, 'PENDING', now()
+			SELECT w.id, sent.event, sent.payload::jsonb, 'PENDING', now()
 			FROM sent JOIN webhooks w ON w.session_id = sent.session_id AND w.is_active
-				AND ($5 = ANY (w.events) OR '*' = ANY (w.events))
-			WHERE $6::text IS NOT NULL
+				AND (sent.event = ANY (w.events) OR '*' = ANY (w.events))
+			WHERE sent.payload IS NOT NULL
 			RETURNING 1
 		), paced AS (
-			UPDATE sessions SET last_dispatched_at = $4 WHERE id = $2
+			UPDATE sessions s SET last_dispatched_at = i.at FROM input i WHERE s.id = i.session_id
 		)
-		SELECT count(*) FROM hook`, id, sessionID, waID, at, event, payload).Scan(&webhookDeliveries); err != nil {
+		SELECT count(*) FROM hook`, ids, sessions, waIDs, ats, events, payloads).Scan(&webhookDeliveries); err != nil {
 		return 0, fmt.Errorf("mark dispatched: %w", mapError(err))
 	}
 	return webhookDeliveries, nil

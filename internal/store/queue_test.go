@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wagateway/gateway/internal/model"
 	"github.com/wagateway/gateway/internal/store"
 	"github.com/wagateway/gateway/internal/testenv"
 )
@@ -39,7 +41,11 @@ func dueSessions(t *testing.T, db *pgxpool.Pool, minInterval time.Duration, limi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return due, next
+	ids := make([]string, len(due))
+	for i, d := range due {
+		ids[i] = d.ID
+	}
+	return ids, next
 }
 
 func TestDueSessions_AHeadBackingOff_HoldsItsSessionHoweverManyWaitBehind(t *testing.T) {
@@ -160,5 +166,121 @@ func TestRequeueUnanswered_OnlyPendingOutboundInTheWindow_QueuedDueNowAndAnnounc
 	}
 	if ok, err := store.RequeueUnansweredMessage(ctx, db, "idle", tooOld); err != nil || ok {
 		t.Errorf("requeue another session's message: %v %v, want nothing done", ok, err)
+	}
+}
+
+// queueHeadOf is the ID of the first message queued for the session.
+func queueHeadOf(t *testing.T, db *pgxpool.Pool, sessionID string) string {
+	t.Helper()
+	var id string
+	if err := db.QueryRow(context.Background(), `SELECT id::text FROM messages WHERE session_id = $1 AND next_attempt_at IS NOT NULL
+		ORDER BY created_at LIMIT 1`, sessionID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestLockQueueHeads_TakesEveryFreeSessionsHeadWithoutWaiting locks, in one statement, the
+// head of each session it can: not a session another dispatcher holds, nor one whose head
+// another transaction has locked (a cancel, a deletion), and then not the message behind that
+// head either; it waits for neither.
+func TestLockQueueHeads_TakesEveryFreeSessionsHeadWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "free", "head-locked", "dispatched-elsewhere", "empty")
+	ctx := context.Background()
+	now := time.Now()
+	for _, id := range []string{"free", "head-locked", "dispatched-elsewhere"} {
+		queueMessage(t, db, id, now.Add(-time.Minute), now.Add(-time.Minute), 0)
+		queueMessage(t, db, id, now.Add(-time.Second), now.Add(-time.Second), 0)
+	}
+	freeHead := queueHeadOf(t, db, "free")
+
+	other, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx) //nolint:errcheck // test cleanup
+	msgExec(t, other, `SELECT 1 FROM messages WHERE id = $1 FOR UPDATE`, queueHeadOf(t, db, "head-locked"))
+	msgExec(t, other, `SELECT pg_advisory_xact_lock(hashtextextended('wagw-dispatch:dispatched-elsewhere', 0))`)
+
+	lockCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = store.WithTx(lockCtx, db, func(tx pgx.Tx) error {
+		heads, err := store.LockQueueHeads(lockCtx, tx, []string{"free", "head-locked", "dispatched-elsewhere", "empty", "unknown"})
+		if err != nil {
+			return err
+		}
+		if len(heads) != 1 || heads[0].ID != freeHead || heads[0].SessionID != "free" ||
+			heads[0].SessionStatus != model.SessionConnected || heads[0].UserID == "" {
+			t.Errorf("heads = %+v, want only the free session's first message, with its session's status and owner", heads)
+		}
+		var mode string
+		if err := tx.QueryRow(lockCtx, `SHOW synchronous_commit`).Scan(&mode); err != nil {
+			return err
+		}
+		if mode != "off" {
+			t.Errorf("synchronous_commit = %s in the dispatch transaction, want off", mode)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("lock queue heads: %v", err)
+	}
+}
+
+// TestMarkDispatched_RecordsEverySendOfABatch records the sends of several sessions in one
+// statement: each SENT out of the queue with its WhatsApp ID, each session's pacing clock,
+// and the webhook delivery of a send whose session subscribes to it.
+func TestMarkDispatched_RecordsEverySendOfABatch(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "hooked", "plain")
+	ctx := context.Background()
+	now := time.Now()
+	msgExec(t, db, `INSERT INTO webhooks (session_id, url, events, secret, is_active)
+		VALUES ('hooked', 'https://example.com/hook', '{*}', 'whsec_a', true)`)
+	queueMessage(t, db, "hooked", now.Add(-time.Minute), now.Add(-time.Minute), 0)
+	queueMessage(t, db, "plain", now.Add(-time.Minute), now.Add(-time.Minute), 2)
+	hooked, plain := queueHeadOf(t, db, "hooked"), queueHeadOf(t, db, "plain")
+	at := now.UTC().Truncate(time.Millisecond)
+
+	var stored int64
+	err := store.WithTx(ctx, db, func(tx pgx.Tx) error {
+		var err error
+		stored, err = store.MarkDispatched(ctx, tx, []store.Dispatched{
+			{ID: hooked, SessionID: "hooked", WAMessageID: "wa-hooked", At: at,
+				Hook: &store.NewWebhookDelivery{SessionID: "hooked", Event: "message.status", Payload: []byte(`{"event":"message.status"}`)}},
+			{ID: plain, SessionID: "plain", WAMessageID: "wa-plain", At: at.Add(time.Millisecond)},
+		})
+		return err
+	})
+	if err != nil || stored != 1 {
+		t.Fatalf("mark dispatched: %d deliveries stored (%v), want 1", stored, err)
+	}
+	for id, want := range map[string]struct {
+		session, wa string
+		attempts    int
+		at          time.Time
+	}{hooked: {"hooked", "wa-hooked", 1, at}, plain: {"plain", "wa-plain", 3, at.Add(time.Millisecond)}} {
+		var status, waID, mapped string
+		var attempts int
+		var queued bool
+		var sentAt, paced time.Time
+		if err := db.QueryRow(ctx, `SELECT m.status, m.wa_message_id, m.attempts, m.next_attempt_at IS NOT NULL, m.sent_at,
+				s.last_dispatched_at, w.message_id::text
+			FROM messages m JOIN sessions s ON s.id = m.session_id
+			JOIN message_wa_ids w ON w.session_id = m.session_id AND w.wa_message_id = m.wa_message_id
+			WHERE m.id = $1`, id).Scan(&status, &waID, &attempts, &queued, &sentAt, &paced, &mapped); err != nil {
+			t.Fatalf("%s: %v", want.session, err)
+		}
+		if status != "SENT" || waID != want.wa || attempts != want.attempts || queued || !sentAt.Equal(want.at) ||
+			!paced.Equal(want.at) || mapped != id {
+			t.Errorf("%s: status %s, wa %s, attempts %d, queued %v, sent_at %s, paced %s, wa id maps to %s; want SENT %s, %d, out of the queue, at %s",
+				want.session, status, waID, attempts, queued, sentAt, paced, mapped, want.wa, want.attempts, want.at)
+		}
+	}
+	var event string
+	if err := db.QueryRow(ctx, `SELECT d.event FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE w.session_id = 'hooked' AND d.status = 'PENDING'`).Scan(&event); err != nil || event != "message.status" {
+		t.Fatalf("webhook delivery: %q (%v), want the hooked session's message.status", event, err)
 	}
 }
