@@ -11,3 +11,6 @@ var BatchStatements = map[string]string{
 	"queue sends":               queueSendsSQL,
 	"queue sends with new IDs":  queueNewSendsSQL,
 }
+
+// LockQueueHeadsSQL is LockQueueHeads' statement, for a test of its plan.
+const LockQueueHeadsSQL = lockQueueHeadsSQL

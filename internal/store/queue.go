@@ -231,28 +231,7 @@ type QueueHead struct {
 // what a crash between the send and the commit does anyway. Waiting for the flush would cost
 // every batch of sends a disk round trip.
 func LockQueueHeads(ctx context.Context, tx pgx.Tx, sessionIDs []string) ([]QueueHead, error) {
-	// The lease is a CTE of its own: with a volatile function, PostgreSQL evaluates it once per
-	// session, before the heads are looked at.
-	rows, err := tx.Query(ctx, `
-		WITH mode AS (
-			SELECT set_config('synchronous_commit', 'off', true) AS commit_mode
-		), lease AS (
-			SELECT id FROM unnest($1::text[]) AS ids(id)
-			WHERE pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || id, 0))
-		)
-		SELECT h.*, s.status, s.last_dispatched_at, s.user_id
-		FROM lease
-		JOIN sessions s ON s.id = lease.id
-		CROSS JOIN LATERAL (
-			SELECT id FROM messages
-			WHERE session_id = lease.id AND next_attempt_at IS NOT NULL
-			ORDER BY coalesce(scheduled_at, created_at), created_at, id
-			LIMIT 1) first
-		CROSS JOIN LATERAL (
-			SELECT `+messageColumns+`, next_attempt_at
-			FROM messages WHERE id = first.id AND next_attempt_at IS NOT NULL
-			FOR UPDATE SKIP LOCKED) h
-		WHERE (SELECT commit_mode = 'off' FROM mode)`, sessionIDs)
+	rows, err := tx.Query(ctx, lockQueueHeadsSQL, sessionIDs)
 	if err != nil {
 		return nil, fmt.Errorf("queue heads: %w", err)
 	}
@@ -269,6 +248,35 @@ func LockQueueHeads(ctx context.Context, tx pgx.Tx, sessionIDs []string) ([]Queu
 	}
 	return heads, nil
 }
+
+// lockQueueHeadsSQL is LockQueueHeads' statement.
+//
+// The lease is a CTE of its own: with a volatile function, PostgreSQL evaluates it once per
+// session, before the heads are looked at. The head is locked through the primary key: said
+// as next_attempt_at IS NOT NULL, its condition would match the queue index's predicate, and
+// with statistics taken while the queue was short the planner read that whole index for
+// each head (7.5 ms a head under a backlog of 100,000, against 0.1 ms); status = 'QUEUED'
+// says the same (a CHECK ties them) and is rechecked once the row is locked.
+const lockQueueHeadsSQL = `
+		WITH mode AS (
+			SELECT set_config('synchronous_commit', 'off', true) AS commit_mode
+		), lease AS (
+			SELECT id FROM unnest($1::text[]) AS ids(id)
+			WHERE pg_try_advisory_xact_lock(hashtextextended('wagw-dispatch:' || id, 0))
+		)
+		SELECT h.*, s.status, s.last_dispatched_at, s.user_id
+		FROM lease
+		JOIN sessions s ON s.id = lease.id
+		CROSS JOIN LATERAL (
+			SELECT id FROM messages
+			WHERE session_id = lease.id AND next_attempt_at IS NOT NULL
+			ORDER BY coalesce(scheduled_at, created_at), created_at, id
+			LIMIT 1) first
+		CROSS JOIN LATERAL (
+			SELECT ` + messageColumns + `, next_attempt_at
+			FROM messages WHERE id = first.id AND status = 'QUEUED'
+			FOR UPDATE SKIP LOCKED) h
+		WHERE (SELECT commit_mode = 'off' FROM mode)`
 
 // Dispatched is a queued message the worker took: its WhatsApp ID, when, and Hook (when set),
 // the customer event of the send, as a delivery to the session's active webhook subscribed to

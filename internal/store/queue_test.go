@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -282,5 +283,30 @@ func TestMarkDispatched_RecordsEverySendOfABatch(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT d.event FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 		WHERE w.session_id = 'hooked' AND d.status = 'PENDING'`).Scan(&event); err != nil || event != "message.status" {
 		t.Fatalf("webhook delivery: %q (%v), want the hooked session's message.status", event, err)
+	}
+}
+
+// TestLockQueueHeads_LocksEachHeadThroughThePrimaryKey: with statistics taken while nothing
+// was queued, a head looked up by ID under the queue index's own condition was read through
+// that index, all of it, for each head; the statement locks it through the primary key.
+func TestLockQueueHeads_LocksEachHeadThroughThePrimaryKey(t *testing.T) {
+	t.Parallel()
+	db := queueDB(t, "planned")
+	ctx := context.Background()
+	msgExec(t, db, `INSERT INTO messages (session_id, direction, to_number, message_type, content, payload, status, created_at)
+		SELECT 'planned', 'OUTBOUND', 'x', 'TEXT', 'x', '{}', 'SENT', now() - g * interval '1 second' FROM generate_series(1, 5000) g`)
+	msgExec(t, db, `ANALYZE messages`)
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "RESET plan_cache_mode") //nolint:errcheck // the pooled connection is the test's
+	plan := genericPlan(t, conn.Conn(), store.LockQueueHeadsSQL)
+	if !strings.Contains(plan, "Index Scan using messages_pkey") {
+		t.Fatalf("the head is not locked through the primary key:\n%s", plan)
 	}
 }
